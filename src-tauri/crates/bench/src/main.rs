@@ -1,0 +1,215 @@
+//! `metaclaw-bench`: measures what the proxy adds, against a fast local
+//! upstream, in one run: added latency at a fixed request rate, added
+//! time-to-first-byte for streams, retrieval time, idle memory and start-up.
+//!
+//! Run with `bash .ci/bench` (builds release binaries first).
+
+mod corpus;
+mod load;
+mod upstream;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use metaclaw_skills::LibrarySnapshot;
+
+const RATE: u32 = 1_000;
+const PHASE: Duration = Duration::from_secs(3);
+const PHASES: usize = 4;
+const TTFB_SAMPLES: usize = 300;
+
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let binary = metaclaw_binary()?;
+    let home = tempfile::tempdir()?;
+    let skills_dir = home.path().join("library");
+    corpus::write_library(&skills_dir, &corpus::synthetic_skills(1_000, 1))?;
+    let upstream = upstream::start().await?;
+    for (key, value) in [
+        ("upstream.base_url", format!("http://{upstream}/v1")),
+        ("upstream.api_key", "bench-key".to_string()),
+        ("skills.dir", skills_dir.display().to_string()),
+    ] {
+        let status = Command::new(&binary)
+            .args(["config", "set", key, &value])
+            .env("METACLAW_HOME", home.path())
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "metaclaw config set {key} failed");
+    }
+
+    println!("metaclaw benchmark: {} cores, upstream on {upstream}\n", std::thread::available_parallelism().map_or(0, |n| n.get()));
+
+    let mut starts = Vec::new();
+    for _ in 0..5 {
+        let (proxy, elapsed) = start_proxy(&binary, home.path()).await?;
+        starts.push(elapsed);
+        drop(proxy);
+    }
+    let (proxy, elapsed) = start_proxy(&binary, home.path()).await?;
+    starts.push(elapsed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = rss_mb(proxy.child.id())?;
+
+    let retrieval = retrieval_times();
+
+    let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let direct_url = format!("http://{upstream}/v1/chat/completions");
+    let proxy_url = format!("http://127.0.0.1:{}/v1/chat/completions", proxy.port);
+    let small = Arc::new(serde_json::to_vec(&corpus::small_request(false))?);
+
+    // Warm both paths (connection pools, page cache, SQLite) before measuring.
+    load::open_loop(&client, &direct_url, small.clone(), RATE, Duration::from_secs(1)).await;
+    load::open_loop(&client, &proxy_url, small.clone(), RATE, Duration::from_secs(1)).await;
+    let (mut direct, mut proxied, mut failures) = (Vec::new(), Vec::new(), 0);
+    for phase in 0..PHASES {
+        let url = if phase % 2 == 0 { &direct_url } else { &proxy_url };
+        let (samples, failed) = load::open_loop(&client, url, small.clone(), RATE, PHASE).await;
+        failures += failed;
+        if phase % 2 == 0 { direct.extend(samples) } else { proxied.extend(samples) }
+    }
+    let loaded_rss = rss_mb(proxy.child.id())?;
+    let direct = load::percentiles(direct);
+    let proxied = load::percentiles(proxied);
+
+    let small_stream = serde_json::to_vec(&corpus::small_request(true))?;
+    let openclaw = serde_json::to_vec(&corpus::openclaw_request())?;
+    let ttfb_small = ttfb_pair(&client, &direct_url, &proxy_url, &small_stream).await?;
+    let ttfb_openclaw = ttfb_pair(&client, &direct_url, &proxy_url, &openclaw).await?;
+
+    println!("| measure | direct | through proxy | added | target |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| latency p50, ~1 KB request at {RATE} req/s, 1,000 skills, recording on | {:.3} ms | {:.3} ms | **{:.3} ms** | < 0.3 ms |",
+        direct.p50, proxied.p50, proxied.p50 - direct.p50
+    );
+    println!(
+        "| latency p99, same run | {:.3} ms | {:.3} ms | **{:.3} ms** | < 1 ms |",
+        direct.p99, proxied.p99, proxied.p99 - direct.p99
+    );
+    println!(
+        "| stream time to first byte p50, ~1 KB request | {:.3} ms | {:.3} ms | **{:.3} ms** | < 1 ms |",
+        ttfb_small.0.p50, ttfb_small.1.p50, ttfb_small.1.p50 - ttfb_small.0.p50
+    );
+    println!(
+        "| stream time to first byte p50, OpenClaw-sized request ({} KB) | {:.3} ms | {:.3} ms | **{:.3} ms** | < 1 ms |",
+        openclaw.len() / 1024,
+        ttfb_openclaw.0.p50,
+        ttfb_openclaw.1.p50,
+        ttfb_openclaw.1.p50 - ttfb_openclaw.0.p50
+    );
+    println!("\n| measure | value | target |");
+    println!("|---|---|---|");
+    println!("| retrieval over 10,000 skills, p50 / p99 per query | **{:.3} / {:.3} ms** | < 0.2 ms |", retrieval.p50, retrieval.p99);
+    println!("| idle resident memory (1,000 skills loaded) | **{idle_rss:.1} MB** | < 30 MB |");
+    println!("| resident memory after the load test | {loaded_rss:.1} MB | |");
+    starts.sort_by(Duration::cmp);
+    println!(
+        "| start to healthy, median of {} (first: {:.0} ms, creates the database) | **{:.0} ms** | < 200 ms |",
+        starts.len(),
+        elapsed_ms(starts[0]),
+        elapsed_ms(starts[starts.len() / 2])
+    );
+    println!("\nrequests: {} direct, {} through the proxy, {failures} failed", direct.count, proxied.count);
+    Ok(())
+}
+
+/// Alternates direct and proxied streaming requests; returns (direct, proxied).
+async fn ttfb_pair(client: &reqwest::Client, direct: &str, proxy: &str, body: &[u8]) -> anyhow::Result<(load::Percentiles, load::Percentiles)> {
+    for _ in 0..20 {
+        load::time_to_first_byte(client, direct, body).await?;
+        load::time_to_first_byte(client, proxy, body).await?;
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..TTFB_SAMPLES {
+        a.push(load::time_to_first_byte(client, direct, body).await?);
+        b.push(load::time_to_first_byte(client, proxy, body).await?);
+    }
+    Ok((load::percentiles(a), load::percentiles(b)))
+}
+
+fn retrieval_times() -> load::Percentiles {
+    let snapshot = LibrarySnapshot::from_skills(corpus::synthetic_skills(10_000, 2));
+    let queries = corpus::queries(200, 3);
+    for query in &queries {
+        std::hint::black_box(snapshot.search(query, 6));
+    }
+    let mut samples = Vec::with_capacity(queries.len() * 20);
+    for _ in 0..20 {
+        for query in &queries {
+            let start = Instant::now();
+            std::hint::black_box(snapshot.search(query, 6));
+            samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    load::percentiles(samples)
+}
+
+async fn start_proxy(binary: &Path, home: &Path) -> anyhow::Result<(Proxy, Duration)> {
+    let port = free_port()?;
+    let log = std::fs::File::create(home.join("serve.log"))?;
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args(["serve", "--port", &port.to_string()])
+        .env("METACLAW_HOME", home)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting metaclaw serve")?;
+    let proxy = Proxy { child, port };
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(response) = client.get(&url).send().await {
+            if response.status().is_success() {
+                return Ok((proxy, started.elapsed()));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    bail!("metaclaw serve did not become healthy; see {}", home.join("serve.log").display())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("no VmRSS in /proc status")?;
+    Ok(kb / 1024.0)
+}
+
+fn elapsed_ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// `METACLAW_BIN`, or the `metaclaw` built next to this benchmark.
+fn metaclaw_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("METACLAW_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let sibling = std::env::current_exe()?.with_file_name("metaclaw");
+    anyhow::ensure!(sibling.exists(), "build the proxy first: cargo build --release -p metaclaw-cli");
+    Ok(sibling)
+}

@@ -1,0 +1,75 @@
+//! A fast local upstream speaking the OpenAI wire format, so the benchmark
+//! measures the proxy and not a model.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures_util::stream;
+use serde_json::{json, Value};
+
+/// Delay between the first streamed chunk and the rest: long enough that the
+/// first byte's arrival is clearly separate from the end of the stream.
+const STREAM_GAP: Duration = Duration::from_millis(5);
+
+pub async fn start() -> anyhow::Result<SocketAddr> {
+    let app = Router::new().route("/v1/chat/completions", post(chat));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+async fn chat(body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if !streaming {
+        let reply = json!({
+            "id": "chatcmpl-bench", "object": "chat.completion", "created": 1_764_000_000, "model": "bench-model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Done: the sync moved to Thursday 15:00 Europe/Berlin."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 210, "completion_tokens": 14, "total_tokens": 224}
+        });
+        return ([(header::CONTENT_TYPE, "application/json")], reply.to_string()).into_response();
+    }
+    let chunk = |delta: Value, finish: Value| {
+        let data = json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1_764_000_000,
+            "model": "bench-model", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        Bytes::from(format!("data: {data}\n\n"))
+    };
+    let first = chunk(json!({"role": "assistant", "content": "Done"}), Value::Null);
+    let rest = vec![
+        chunk(json!({"content": ": moved."}), Value::Null),
+        chunk(json!({}), json!("stop")),
+        Bytes::from(format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1_764_000_000, "model": "bench-model",
+                "choices": [], "usage": {"prompt_tokens": 210, "completion_tokens": 4, "total_tokens": 214}})
+        )),
+        Bytes::from_static(b"data: [DONE]\n\n"),
+    ];
+    let body = stream::once(async move { Ok::<_, Infallible>(first) }).chain_rest(rest);
+    ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(body)).into_response()
+}
+
+trait ChainRest {
+    fn chain_rest(self, rest: Vec<Bytes>) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send;
+}
+
+impl<S: futures_util::Stream<Item = Result<Bytes, Infallible>> + Send> ChainRest for S {
+    fn chain_rest(self, rest: Vec<Bytes>) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send {
+        use futures_util::StreamExt;
+        let later = stream::once(async move {
+            tokio::time::sleep(STREAM_GAP).await;
+            stream::iter(rest.into_iter().map(Ok))
+        })
+        .flatten();
+        self.chain(later)
+    }
+}

@@ -1,0 +1,16 @@
+//! One module per top-level command.
+
+pub mod config;
+pub mod serve;
+pub mod sessions;
+pub mod skills;
+pub mod status;
+
+use metaclaw_engine::config::ConfigStore;
+use metaclaw_engine::paths::AppPaths;
+
+/// Resolves the paths and loads the configuration every command starts from.
+pub fn load() -> anyhow::Result<ConfigStore> {
+    let paths = AppPaths::resolve()?;
+    Ok(ConfigStore::open(&paths)?)
+}

@@ -1,0 +1,76 @@
+//! `metaclaw`: the headless command line. Every command is a thin call into
+//! the engine; errors are turned into one readable message here.
+
+mod commands;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "metaclaw", version, about = "A learning proxy between your AI agent and its LLM")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the learning proxy in the foreground (127.0.0.1:30000 by default).
+    Serve(commands::serve::ServeArgs),
+    /// Show whether the proxy is up, the mode, the upstream and the skill library.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change settings.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
+    /// Inspect the skill library.
+    #[command(subcommand)]
+    Skills(commands::skills::SkillsCommand),
+    /// Inspect recorded conversations.
+    #[command(subcommand)]
+    Sessions(commands::sessions::SessionsCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let verbose = matches!(cli.command, Command::Serve(_));
+    init_logging(if verbose { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Status { json } => commands::status::run(json).await,
+            Command::Config(command) => commands::config::run(command),
+            Command::Skills(command) => commands::skills::run(command),
+            Command::Sessions(command) => commands::sessions::run(command),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `METACLAW_LOG` (or `RUST_LOG`) overrides the level.
+fn init_logging(default_level: &str) {
+    let filter = std::env::var("METACLAW_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default_level.to_string());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,326 @@
+//! Configuration: the typed settings, their defaults, validation, and where
+//! each effective value comes from (file, secret store, environment).
+//!
+//! Defaults live in code; `config.toml` holds only what the user changed.
+//! Unknown keys are errors, never silently ignored.
+
+mod keys;
+
+pub use keys::{ConfigEntry, ConfigStore, ValueSource};
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use metaclaw_dialect::Dialect;
+use serde::{Deserialize, Serialize};
+
+use crate::paths::AppPaths;
+use crate::secret::Secret;
+
+/// Learning mode. Only `skills_only` is active so far; `rl` and `auto` are
+/// accepted so a config written for a newer build still loads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    SkillsOnly,
+    Rl,
+    Auto,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::SkillsOnly => "skills_only",
+            Mode::Rl => "rl",
+            Mode::Auto => "auto",
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub mode: Mode,
+    pub proxy: ProxyConfig,
+    pub upstream: UpstreamConfig,
+    pub skills: SkillsConfig,
+    pub session: SessionConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    pub host: String,
+    pub port: u16,
+    /// Largest request body accepted, in MiB (images make bodies large).
+    pub max_body_mb: f64,
+    /// Bearer token clients must send; kept in the secret store.
+    #[serde(skip)]
+    pub api_key: Secret,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            host: "127.0.0.1".into(),
+            port: 30000,
+            max_body_mb: 32.0,
+            api_key: Secret::default(),
+        }
+    }
+}
+
+impl ProxyConfig {
+    pub fn max_body_bytes(&self) -> usize {
+        (self.max_body_mb * 1024.0 * 1024.0) as usize
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    pub api: Dialect,
+    pub base_url: String,
+    /// Empty: pass the client's model through.
+    pub model: String,
+    /// Longest wait for the upstream's response headers and between stream chunks.
+    pub timeout_secs: f64,
+    pub connect_timeout_secs: f64,
+    #[serde(skip)]
+    pub api_key: Secret,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            api: Dialect::OpenAi,
+            base_url: String::new(),
+            model: String::new(),
+            timeout_secs: 300.0,
+            connect_timeout_secs: 10.0,
+            api_key: Secret::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SkillsConfig {
+    /// Empty: the `skills` folder in MetaClaw's data directory.
+    pub dir: String,
+    pub top_k: usize,
+    pub enabled: bool,
+}
+
+impl Default for SkillsConfig {
+    fn default() -> Self {
+        SkillsConfig {
+            dir: String::new(),
+            top_k: 6,
+            enabled: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A conversation with no request for this long has ended.
+    pub idle_timeout_minutes: f64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_timeout_minutes: 30.0,
+        }
+    }
+}
+
+/// The upstream the proxy forwards to, after applying environment fallbacks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedUpstream {
+    pub api: Dialect,
+    pub base_url: String,
+    pub api_key: Secret,
+    pub model: Option<String>,
+}
+
+impl Config {
+    pub fn skills_dir(&self, paths: &AppPaths) -> PathBuf {
+        if self.skills.dir.is_empty() {
+            paths.default_skills_dir()
+        } else {
+            PathBuf::from(&self.skills.dir)
+        }
+    }
+
+    /// The upstream to use, or `None` when nothing says where to send requests.
+    /// Config values win; `OPENAI_*` / `ANTHROPIC_*` environment variables fill
+    /// gaps; a key without a URL means the provider's official endpoint.
+    pub fn resolve_upstream(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<ResolvedUpstream> {
+        let upstream = &self.upstream;
+        let (key_var, url_var, official) = env_names(upstream.api);
+        let api_key = if upstream.api_key.is_empty() {
+            Secret::new(env(key_var).unwrap_or_default())
+        } else {
+            upstream.api_key.clone()
+        };
+        let base_url = if !upstream.base_url.is_empty() {
+            upstream.base_url.clone()
+        } else if let Some(url) = env(url_var).filter(|u| !u.is_empty()) {
+            url
+        } else if !api_key.is_empty() {
+            official.to_string()
+        } else {
+            return None;
+        };
+        Some(ResolvedUpstream {
+            api: upstream.api,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            model: (!upstream.model.is_empty()).then(|| upstream.model.clone()),
+        })
+    }
+
+    /// Checks what types alone cannot; each error names the key and what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, allowed: &str| {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                allowed: allowed.to_string(),
+            })
+        };
+        if self.proxy.host != "localhost" && self.proxy.host.parse::<IpAddr>().is_err() {
+            return invalid(
+                "proxy.host",
+                "an IP address such as 127.0.0.1 (0.0.0.0 exposes the proxy to your network)",
+            );
+        }
+        if self.proxy.port == 0 {
+            return invalid("proxy.port", "a port number from 1 to 65535");
+        }
+        if !(self.proxy.max_body_mb > 0.0 && self.proxy.max_body_mb <= 1024.0) {
+            return invalid("proxy.max_body_mb", "a size in MiB greater than 0 and at most 1024");
+        }
+        if !self.upstream.base_url.is_empty() {
+            match reqwest::Url::parse(&self.upstream.base_url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => {
+                    return invalid(
+                        "upstream.base_url",
+                        "an http:// or https:// URL such as https://api.openai.com/v1",
+                    )
+                }
+            }
+        }
+        for (key, value) in [
+            ("upstream.timeout_secs", self.upstream.timeout_secs),
+            ("upstream.connect_timeout_secs", self.upstream.connect_timeout_secs),
+        ] {
+            if !(value > 0.0 && value <= 86_400.0) {
+                return invalid(key, "a number of seconds greater than 0");
+            }
+        }
+        if !(1..=50).contains(&self.skills.top_k) {
+            return invalid("skills.top_k", "a whole number from 1 to 50 (use skills.enabled = false to inject none)");
+        }
+        let idle = self.session.idle_timeout_minutes;
+        if !(idle > 0.0 && idle <= 10_080.0) {
+            return invalid("session.idle_timeout_minutes", "a number of minutes greater than 0 and at most 10080 (a week)");
+        }
+        Ok(())
+    }
+}
+
+/// Environment variables for an upstream kind: key, base URL, official endpoint.
+fn env_names(api: Dialect) -> (&'static str, &'static str, &'static str) {
+    match api {
+        Dialect::OpenAi => ("OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        Dialect::Anthropic => ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: must be {allowed}")]
+    Invalid { key: String, allowed: String },
+    #[error("unknown config key `{key}`; known keys: {known}")]
+    UnknownKey { key: String, known: String },
+    #[error("config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_are_valid_and_loopback() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.proxy.host, "127.0.0.1");
+        assert_eq!(config.proxy.port, 30000);
+        assert_eq!(config.skills.top_k, 6);
+    }
+
+    #[test]
+    fn upstream_is_unconfigured_without_url_or_key() {
+        assert_eq!(Config::default().resolve_upstream(&no_env), None);
+    }
+
+    #[test]
+    fn environment_fills_gaps_but_config_wins() {
+        let env = |name: &str| match name {
+            "OPENAI_API_KEY" => Some("sk-env".to_string()),
+            _ => None,
+        };
+        let mut config = Config::default();
+        let resolved = config.resolve_upstream(&env).unwrap();
+        assert_eq!(resolved.base_url, "https://api.openai.com/v1");
+        assert_eq!(resolved.api_key.expose(), "sk-env");
+
+        config.upstream.base_url = "http://127.0.0.1:9/v1/".into();
+        config.upstream.api_key = Secret::new("sk-config");
+        let resolved = config.resolve_upstream(&env).unwrap();
+        assert_eq!(resolved.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(resolved.api_key.expose(), "sk-config");
+    }
+
+    #[test]
+    fn anthropic_reads_its_own_variables() {
+        let env = |name: &str| (name == "ANTHROPIC_API_KEY").then(|| "ak".to_string());
+        let mut config = Config::default();
+        config.upstream.api = Dialect::Anthropic;
+        let resolved = config.resolve_upstream(&env).unwrap();
+        assert_eq!(resolved.base_url, "https://api.anthropic.com");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut config = Config::default();
+        config.skills.top_k = 0;
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.starts_with("skills.top_k: must be"), "{message}");
+
+        let mut config = Config::default();
+        config.upstream.base_url = "ftp://example.com".into();
+        assert!(config.validate().unwrap_err().to_string().contains("upstream.base_url"));
+
+        let mut config = Config::default();
+        config.proxy.host = "not a host".into();
+        assert!(config.validate().unwrap_err().to_string().contains("proxy.host"));
+    }
+}

@@ -1,0 +1,42 @@
+//! The engine's internal event bus: other parts (the evolver, the tray, the
+//! dashboard's live view) subscribe instead of being called directly.
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    SessionStarted { session_id: String },
+    /// `reason`: `done` (the client said so), `idle` (quiet period) or `shutdown`.
+    SessionEnded { session_id: String, reason: String },
+    TurnRecorded { session_id: String, request_id: String, status: String },
+}
+
+/// Cheap to clone; publishing never blocks and never fails when nobody listens.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<EngineEvent>,
+}
+
+impl EventBus {
+    pub fn new() -> EventBus {
+        // Slow subscribers lose the oldest events rather than slowing the proxy.
+        let (sender, _) = broadcast::channel(1024);
+        EventBus { sender }
+    }
+
+    pub fn publish(&self, event: EngineEvent) {
+        let _ = self.sender.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.sender.subscribe()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new()
+    }
+}

@@ -1,0 +1,75 @@
+//! Resolves every directory and file the engine uses, in one place.
+//!
+//! `METACLAW_HOME=DIR` redirects all of them under `DIR`, so tests and power
+//! users can run fully isolated instances.
+
+use std::path::{Path, PathBuf};
+
+/// Environment variable that puts config, secrets, database and skills under one folder.
+pub const HOME_ENV: &str = "METACLAW_HOME";
+
+#[derive(Clone, Debug)]
+pub struct AppPaths {
+    config_dir: PathBuf,
+    data_dir: PathBuf,
+}
+
+impl AppPaths {
+    /// `METACLAW_HOME` if set, else the platform's config and data directories.
+    pub fn resolve() -> Result<AppPaths, PathsError> {
+        if let Some(home) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
+            return Ok(AppPaths::under(Path::new(&home)));
+        }
+        let dirs = directories::ProjectDirs::from("ai", "MetaClaw", "metaclaw")
+            .ok_or(PathsError::NoHomeDirectory)?;
+        Ok(AppPaths {
+            config_dir: dirs.config_dir().to_path_buf(),
+            data_dir: dirs.data_dir().to_path_buf(),
+        })
+    }
+
+    /// Every path under one folder (what `METACLAW_HOME` selects).
+    pub fn under(home: &Path) -> AppPaths {
+        AppPaths {
+            config_dir: home.to_path_buf(),
+            data_dir: home.to_path_buf(),
+        }
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("config.toml")
+    }
+
+    /// Fallback secret storage (mode 0600) for API keys.
+    pub fn secrets_file(&self) -> PathBuf {
+        self.config_dir.join("secrets.toml")
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.data_dir.join("metaclaw.db")
+    }
+
+    pub fn default_skills_dir(&self) -> PathBuf {
+        self.data_dir.join("skills")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    #[error("cannot find the home directory; set METACLAW_HOME to a folder for MetaClaw's files")]
+    NoHomeDirectory,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_puts_everything_under_one_folder() {
+        let paths = AppPaths::under(Path::new("/tmp/mc"));
+        assert_eq!(paths.config_file(), Path::new("/tmp/mc/config.toml"));
+        assert_eq!(paths.secrets_file(), Path::new("/tmp/mc/secrets.toml"));
+        assert_eq!(paths.database(), Path::new("/tmp/mc/metaclaw.db"));
+        assert_eq!(paths.default_skills_dir(), Path::new("/tmp/mc/skills"));
+    }
+}

@@ -1,0 +1,221 @@
+//! The chat endpoints (`/v1/chat/completions`, `/v1/messages`): read and
+//! check the request, place it in a session, inject skills, translate when
+//! the upstream speaks the other dialect, forward, and relay the answer.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use metaclaw_dialect::{
+    inject_system_text, latest_instruction, request_anthropic_to_openai, request_openai_to_anthropic,
+    response_anthropic_to_openai, response_openai_to_anthropic, usage, validate_request, Dialect,
+};
+use metaclaw_store::{TurnStatus, TurnType};
+use serde_json::Value;
+use tracing::Instrument;
+
+use super::error::ProxyError;
+use super::inject::render_skills;
+use super::recorder::{TurnDraft, TurnOutcome, TurnRecorder};
+use super::relay::StreamRelay;
+use super::session_meta::SessionMeta;
+use super::ProxyState;
+
+pub async fn handle(state: &ProxyState, client: Dialect, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::now_v7().simple().to_string();
+    let span = tracing::info_span!("request", id = %&request_id[20..], api = %client);
+    let result = forward(state, client, &headers, body, started, &request_id)
+        .instrument(span.clone())
+        .await;
+    let mut response = result.unwrap_or_else(|error| {
+        span.in_scope(|| tracing::warn!(status = error.status().as_u16(), %error, "request failed"));
+        error.into_response(client)
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn forward(
+    state: &ProxyState,
+    client: Dialect,
+    headers: &HeaderMap,
+    body: Body,
+    started: Instant,
+    request_id: &str,
+) -> Result<Response, ProxyError> {
+    state.check_auth(headers)?;
+    let bytes = read_body(body, headers, state.config.proxy.max_body_mb).await?;
+    let mut request: Value = serde_json::from_slice(&bytes).map_err(|e| ProxyError::BadJson(e.to_string()))?;
+    validate_request(client, &request).map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
+    let meta = SessionMeta::take(client, headers, &mut request)?;
+    let upstream = state.upstream.as_ref().ok_or(ProxyError::NoUpstream)?;
+    if let Some(model) = &upstream.target().model {
+        request["model"] = Value::String(model.clone());
+    }
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ProxyError::InvalidRequest("model: required (or set upstream.model to choose one for every request)".into())
+        })?;
+    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = request
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+
+    state.note_request();
+    let session = state.open_turn(&meta);
+    let injected_skills = if meta.turn_type == TurnType::Main && state.config.skills.enabled {
+        inject_skills(state, client, &mut request)
+    } else {
+        Vec::new()
+    };
+    let upstream_api = upstream.api();
+    let upstream_request = match (client, upstream_api) {
+        (Dialect::Anthropic, Dialect::OpenAi) => request_anthropic_to_openai(&request),
+        (Dialect::OpenAi, Dialect::Anthropic) => request_openai_to_anthropic(&request),
+        _ => Ok(request),
+    }
+    .map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
+    let upstream_bytes = Bytes::from(upstream_request.to_string());
+    if meta.done {
+        state.end_session(&meta.key, "done");
+    }
+
+    let draft = TurnDraft {
+        request_id: request_id.to_string(),
+        session,
+        turn_type: meta.turn_type,
+        client_dialect: client.to_string(),
+        upstream_api: upstream_api.to_string(),
+        model: Some(model.clone()),
+        stream,
+        started_at_ms: crate::now_ms(),
+        skill_generation: state.skill_generation(),
+        injected_skills,
+        request_json: String::from_utf8_lossy(&upstream_bytes).into_owned(),
+    };
+    let mut recorder = TurnRecorder::new(draft, started, state.store.clone(), state.events.clone());
+
+    let response = match upstream.send_chat(upstream_bytes, stream, headers).await {
+        Ok(response) => response,
+        Err(e) => return Err(fail(&mut recorder, e.into())),
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let body = tokio::time::timeout(upstream.timeout, response.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        return Err(fail(
+            &mut recorder,
+            ProxyError::from_upstream_status(status, upstream_api, body, retry_after),
+        ));
+    }
+
+    if stream {
+        let relay = StreamRelay::new(response, upstream_api, client, include_usage, &model, recorder, upstream.timeout, started);
+        let headers = [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ];
+        return Ok((StatusCode::OK, headers, Body::from_stream(relay.into_stream())).into_response());
+    }
+
+    let body = match tokio::time::timeout(upstream.timeout, response.bytes()).await {
+        Err(_) => {
+            let timeout = crate::upstream::UpstreamError::Timeout {
+                url: upstream.chat_url(),
+                secs: upstream.timeout.as_secs_f64(),
+            };
+            return Err(fail(&mut recorder, timeout.into()));
+        }
+        Ok(Err(e)) => {
+            let reason = crate::upstream::error_chain(&e);
+            return Err(fail(&mut recorder, ProxyError::UpstreamInvalid(format!("reading the body failed: {reason}"))));
+        }
+        Ok(Ok(body)) => body,
+    };
+    let ttfb_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return Err(fail(&mut recorder, ProxyError::UpstreamInvalid(format!("not JSON: {e}")))),
+    };
+    let client_body = match (upstream_api, client) {
+        (Dialect::OpenAi, Dialect::Anthropic) => response_openai_to_anthropic(&parsed).map(|v| Bytes::from(v.to_string())),
+        (Dialect::Anthropic, Dialect::OpenAi) => response_anthropic_to_openai(&parsed).map(|v| Bytes::from(v.to_string())),
+        _ => Ok(body.clone()),
+    };
+    let client_body = match client_body {
+        Ok(bytes) => bytes,
+        Err(e) => return Err(fail(&mut recorder, ProxyError::UpstreamInvalid(e.to_string()))),
+    };
+    recorder.finish(TurnOutcome {
+        status: TurnStatus::Complete,
+        http_status: Some(status.as_u16()),
+        usage: usage(upstream_api, &parsed),
+        response_json: Some(String::from_utf8_lossy(&body).into_owned()),
+        ttfb_ms,
+        error: None,
+    });
+    let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    Ok((StatusCode::OK, headers, client_body).into_response())
+}
+
+/// Records the turn as an upstream failure and hands the error back.
+fn fail(recorder: &mut TurnRecorder, error: ProxyError) -> ProxyError {
+    recorder.finish(TurnOutcome::failed(
+        TurnStatus::UpstreamError,
+        Some(error.status().as_u16()),
+        error.to_string(),
+    ));
+    error
+}
+
+/// Adds the skills that match the user's latest instruction to the system
+/// prompt; returns their names, best first.
+fn inject_skills(state: &ProxyState, client: Dialect, request: &mut Value) -> Vec<String> {
+    let Some(instruction) = latest_instruction(client, request) else {
+        return Vec::new();
+    };
+    let snapshot = state.library.snapshot();
+    let hits = snapshot.search(&instruction, state.config.skills.top_k);
+    if hits.is_empty() {
+        return Vec::new();
+    }
+    inject_system_text(client, request, &render_skills(&hits));
+    hits.iter().map(|hit| hit.skill.name.clone()).collect()
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit_mb: f64) -> Result<Bytes, ProxyError> {
+    let limit = (limit_mb * 1024.0 * 1024.0) as usize;
+    let too_large = ProxyError::BodyTooLarge { limit_mb };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large);
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(e) => {
+            let is_limit = std::error::Error::source(&e)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if is_limit {
+                Err(too_large)
+            } else {
+                Err(ProxyError::InvalidRequest(format!("could not read the request body: {e}")))
+            }
+        }
+    }
+}

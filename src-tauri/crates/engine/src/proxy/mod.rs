@@ -1,0 +1,189 @@
+//! The learning proxy: an axum router over the engine's parts. Handlers are
+//! thin; each endpoint's work lives in its own module.
+
+mod chat;
+mod error;
+mod inject;
+mod models;
+mod recorder;
+mod relay;
+mod session_meta;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metaclaw_dialect::Dialect;
+use metaclaw_skills::SkillLibrary;
+use metaclaw_store::{SessionStart, Store};
+use serde_json::json;
+
+pub use error::ProxyError;
+
+use crate::config::Config;
+use crate::events::{EngineEvent, EventBus};
+use crate::session::{EndedSession, SessionTracker, SessionTurn};
+use crate::upstream::UpstreamClient;
+
+/// Everything a request handler needs; shared by all requests.
+pub struct ProxyState {
+    pub config: Config,
+    pub upstream: Option<UpstreamClient>,
+    pub library: SkillLibrary,
+    pub store: Store,
+    pub sessions: Arc<SessionTracker>,
+    pub events: EventBus,
+    skill_generation: AtomicI64,
+    /// Milliseconds since the Unix epoch of the latest proxied request
+    /// (the scheduler reads it to tell whether the agent is in use).
+    last_request_ms: AtomicI64,
+    started: Instant,
+}
+
+impl ProxyState {
+    pub fn new(
+        config: Config,
+        upstream: Option<UpstreamClient>,
+        library: SkillLibrary,
+        store: Store,
+        sessions: Arc<SessionTracker>,
+        events: EventBus,
+        skill_generation: i64,
+    ) -> ProxyState {
+        ProxyState {
+            config,
+            upstream,
+            library,
+            store,
+            sessions,
+            events,
+            skill_generation: AtomicI64::new(skill_generation),
+            last_request_ms: AtomicI64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn skill_generation(&self) -> i64 {
+        self.skill_generation.load(Ordering::Relaxed)
+    }
+
+    pub fn last_request_ms(&self) -> i64 {
+        self.last_request_ms.load(Ordering::Relaxed)
+    }
+
+    fn note_request(&self) {
+        self.last_request_ms.store(crate::now_ms(), Ordering::Relaxed);
+    }
+
+    /// Checks the client's key when `proxy.api_key` is set. Both SDK styles
+    /// are accepted: `Authorization: Bearer K` (OpenAI) and `x-api-key: K`
+    /// (Anthropic).
+    fn check_auth(&self, headers: &HeaderMap) -> Result<(), ProxyError> {
+        let expected = self.config.proxy.api_key.expose();
+        if expected.is_empty() {
+            return Ok(());
+        }
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let x_api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+        let matches = [bearer, x_api_key]
+            .into_iter()
+            .flatten()
+            .any(|given| constant_time_eq(given.trim().as_bytes(), expected.as_bytes()));
+        if matches {
+            Ok(())
+        } else {
+            Err(ProxyError::Unauthorized)
+        }
+    }
+
+    /// Places a request in its session, opening (and announcing) it if new.
+    fn open_turn(&self, meta: &session_meta::SessionMeta) -> SessionTurn {
+        let (turn, expired) = self.sessions.observe(&meta.key, meta.source, Instant::now());
+        if let Some(ended) = expired {
+            self.announce_end(ended, "idle");
+        }
+        if turn.is_new {
+            self.store.session_started(SessionStart {
+                id: turn.session_id.clone(),
+                session_key: turn.key.clone(),
+                key_source: turn.key_source.as_str().to_string(),
+                started_at_ms: crate::now_ms(),
+            });
+            self.events.publish(EngineEvent::SessionStarted {
+                session_id: turn.session_id.clone(),
+            });
+        }
+        turn
+    }
+
+    fn end_session(&self, key: &str, reason: &str) {
+        if let Some(ended) = self.sessions.end(key) {
+            self.announce_end(ended, reason);
+        }
+    }
+
+    /// Records a session's end and tells subscribers (the evolver learns here).
+    pub fn announce_end(&self, ended: EndedSession, reason: &str) {
+        tracing::info!(session = %ended.session_id, reason, "session ended");
+        self.store.session_ended(&ended.session_id, crate::now_ms(), reason);
+        self.events.publish(EngineEvent::SessionEnded {
+            session_id: ended.session_id,
+            reason: reason.to_string(),
+        });
+    }
+}
+
+pub fn router(state: Arc<ProxyState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/messages", post(messages))
+        .route("/v1/models", get(list_models))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn chat_completions(State(state): State<Arc<ProxyState>>, headers: HeaderMap, body: Body) -> Response {
+    chat::handle(&state, Dialect::OpenAi, headers, body).await
+}
+
+async fn messages(State(state): State<Arc<ProxyState>>, headers: HeaderMap, body: Body) -> Response {
+    chat::handle(&state, Dialect::Anthropic, headers, body).await
+}
+
+async fn list_models(State(state): State<Arc<ProxyState>>, headers: HeaderMap) -> Response {
+    models::list(&state, headers).await
+}
+
+async fn healthz(State(state): State<Arc<ProxyState>>) -> Response {
+    let snapshot = state.library.snapshot();
+    let upstream = state.upstream.as_ref().map(|u| {
+        json!({"api": u.api().to_string(), "base_url": u.target().base_url, "model": u.target().model})
+    });
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "mode": state.config.mode.to_string(),
+        "upstream": upstream,
+        "skills": snapshot.len(),
+        "skill_problems": snapshot.problems().len(),
+        "skills_dir": state.library.dir(),
+        "skill_generation": state.skill_generation(),
+        "live_sessions": state.sessions.live_count(),
+        "uptime_secs": state.started.elapsed().as_secs(),
+    }))
+    .into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,246 @@
+//! Streams an upstream's server-sent events to the client as they arrive —
+//! byte for byte in the same dialect, translated event by event otherwise —
+//! while a copy is assembled for the turn recorder.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use metaclaw_dialect::{
+    encode_sse, error_body, usage, AnthropicStreamAssembler, AnthropicToOpenAiStream, Dialect, OpenAiStreamAssembler,
+    OpenAiToAnthropicStream, SseDecoder, SseEvent,
+};
+use metaclaw_store::TurnStatus;
+
+use super::recorder::{TurnOutcome, TurnRecorder};
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+enum Translation {
+    None,
+    OpenAiToAnthropic(OpenAiToAnthropicStream),
+    AnthropicToOpenAi(AnthropicToOpenAiStream),
+}
+
+enum Assembler {
+    OpenAi(OpenAiStreamAssembler),
+    Anthropic(AnthropicStreamAssembler),
+}
+
+impl Assembler {
+    fn push(&mut self, event: &SseEvent) {
+        match self {
+            Assembler::OpenAi(a) => a.push(event),
+            Assembler::Anthropic(a) => a.push(event),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Assembler::OpenAi(a) => a.is_done(),
+            Assembler::Anthropic(a) => a.is_done(),
+        }
+    }
+
+    fn error(&self) -> Option<String> {
+        match self {
+            Assembler::OpenAi(a) => a.error().map(str::to_string),
+            Assembler::Anthropic(a) => a.error().map(str::to_string),
+        }
+    }
+
+    fn finish(self) -> serde_json::Value {
+        match self {
+            Assembler::OpenAi(a) => a.finish(),
+            Assembler::Anthropic(a) => a.finish(),
+        }
+    }
+}
+
+pub struct StreamRelay {
+    upstream: Option<ByteStream>,
+    upstream_api: Dialect,
+    client: Dialect,
+    decoder: SseDecoder,
+    translation: Translation,
+    assembler: Option<Assembler>,
+    recorder: TurnRecorder,
+    chunk_timeout: Duration,
+    started: Instant,
+    ttfb_ms: Option<f64>,
+    http_status: u16,
+    out: VecDeque<Bytes>,
+}
+
+impl StreamRelay {
+    pub fn new(
+        response: reqwest::Response,
+        upstream_api: Dialect,
+        client: Dialect,
+        include_usage: bool,
+        model: &str,
+        recorder: TurnRecorder,
+        chunk_timeout: Duration,
+        started: Instant,
+    ) -> StreamRelay {
+        let translation = match (upstream_api, client) {
+            (Dialect::OpenAi, Dialect::Anthropic) => Translation::OpenAiToAnthropic(OpenAiToAnthropicStream::new(model)),
+            (Dialect::Anthropic, Dialect::OpenAi) => Translation::AnthropicToOpenAi(AnthropicToOpenAiStream::new(include_usage)),
+            _ => Translation::None,
+        };
+        let assembler = match upstream_api {
+            Dialect::OpenAi => Assembler::OpenAi(OpenAiStreamAssembler::new()),
+            Dialect::Anthropic => Assembler::Anthropic(AnthropicStreamAssembler::new()),
+        };
+        StreamRelay {
+            http_status: response.status().as_u16(),
+            upstream: Some(Box::pin(response.bytes_stream())),
+            upstream_api,
+            client,
+            decoder: SseDecoder::new(),
+            translation,
+            assembler: Some(assembler),
+            recorder,
+            chunk_timeout,
+            started,
+            ttfb_ms: None,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The body stream handed to the HTTP server. Dropping it (the client
+    /// went away) drops the upstream response, which cancels that request.
+    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+        futures_util::stream::unfold(self, |mut relay| async move {
+            relay.next_chunk().await.map(|chunk| (Ok(chunk), relay))
+        })
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(chunk) = self.out.pop_front() {
+                return Some(chunk);
+            }
+            let upstream = self.upstream.as_mut()?;
+            match tokio::time::timeout(self.chunk_timeout, upstream.next()).await {
+                Err(_) => {
+                    let secs = self.chunk_timeout.as_secs_f64();
+                    self.fail(format!("the upstream stream stalled: no data for {secs} s"));
+                }
+                Ok(None) => self.end_of_stream(),
+                Ok(Some(Err(e))) => {
+                    let reason = crate::upstream::error_chain(&e);
+                    self.fail(format!("the upstream connection failed mid-stream: {reason}"));
+                }
+                Ok(Some(Ok(bytes))) => self.process(bytes),
+            }
+        }
+    }
+
+    fn process(&mut self, bytes: Bytes) {
+        if self.ttfb_ms.is_none() {
+            self.ttfb_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let events = self.decoder.push(&bytes);
+        if matches!(self.translation, Translation::None) {
+            self.out.push_back(bytes);
+        }
+        self.handle_events(&events);
+    }
+
+    fn handle_events(&mut self, events: &[SseEvent]) {
+        for event in events {
+            if let Some(assembler) = self.assembler.as_mut() {
+                assembler.push(event);
+            }
+            let translated = match &mut self.translation {
+                Translation::None => Ok(Vec::new()),
+                Translation::OpenAiToAnthropic(t) => t.push(event),
+                Translation::AnthropicToOpenAi(t) => t.push(event),
+            };
+            match translated {
+                Ok(chunks) => self.out.extend(chunks),
+                Err(e) => {
+                    self.fail(format!("the upstream sent an event that cannot be translated: {e}"));
+                    return;
+                }
+            }
+        }
+        // Record as soon as the upstream says the message is complete, before
+        // the client receives the final event: a crash right after the client
+        // is done then cannot lose the turn.
+        if self.assembler.as_ref().is_some_and(Assembler::is_done) {
+            self.record(None);
+        }
+    }
+
+    fn end_of_stream(&mut self) {
+        let tail: Vec<SseEvent> = self.decoder.finish().into_iter().collect();
+        self.handle_events(&tail);
+        let closing = match &mut self.translation {
+            Translation::None => Vec::new(),
+            Translation::OpenAiToAnthropic(t) => t.finish(),
+            Translation::AnthropicToOpenAi(t) => t.finish(),
+        };
+        self.out.extend(closing);
+        self.upstream = None;
+        self.record(Some("the upstream stream ended before the message was complete".to_string()));
+    }
+
+    /// Ends the stream with an error event the client's SDK will raise.
+    fn fail(&mut self, message: String) {
+        tracing::warn!(error = %message, "stream failed");
+        let body = error_body(self.client, 502, &message).to_string();
+        let event = match self.client {
+            Dialect::OpenAi => encode_sse(None, &body),
+            Dialect::Anthropic => encode_sse(Some("error"), &body),
+        };
+        self.out.push_back(event);
+        if self.client == Dialect::OpenAi && !matches!(self.translation, Translation::None) {
+            self.out.push_back(encode_sse(None, "[DONE]"));
+        }
+        self.upstream = None;
+        self.record(Some(message));
+    }
+
+    /// Stores the turn once: complete if the upstream finished the message
+    /// cleanly, otherwise an upstream error carrying `incomplete_reason`.
+    fn record(&mut self, incomplete_reason: Option<String>) {
+        let Some(assembler) = self.assembler.take() else { return };
+        let done = assembler.is_done();
+        let upstream_error = assembler.error();
+        let response = assembler.finish();
+        let (status, error) = match (upstream_error, done, incomplete_reason) {
+            (Some(e), _, _) => (TurnStatus::UpstreamError, Some(e)),
+            (None, true, _) => (TurnStatus::Complete, None),
+            (None, false, reason) => (TurnStatus::UpstreamError, reason),
+        };
+        self.recorder.finish(TurnOutcome {
+            status,
+            http_status: Some(self.http_status),
+            usage: usage(self.upstream_api, &response),
+            response_json: Some(response.to_string()),
+            ttfb_ms: self.ttfb_ms,
+            error,
+        });
+    }
+}
+
+impl Drop for StreamRelay {
+    /// The client went away mid-stream: keep what arrived, marked aborted.
+    fn drop(&mut self) {
+        if let Some(assembler) = self.assembler.take() {
+            let response = assembler.finish();
+            self.recorder.finish(TurnOutcome {
+                status: TurnStatus::Aborted,
+                http_status: Some(self.http_status),
+                usage: usage(self.upstream_api, &response),
+                response_json: Some(response.to_string()),
+                ttfb_ms: self.ttfb_ms,
+                error: Some("the client disconnected mid-stream".to_string()),
+            });
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The MetaClaw store: one SQLite file recording every session and turn, written off the request path.
+//!
+//! [`Store`] is a cheap, cloneable handle to a single writer thread that owns
+//! the write connection; recording through it never blocks and never fails
+//! loudly. [`StoreReader`] reads the same file on a connection of its own, from
+//! this process or another one (the CLI while a server runs).
+
+mod error;
+mod reader;
+mod records;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod testing;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+pub use error::StoreError;
+pub use reader::{StoreReader, MIN_ID_PREFIX};
+pub use records::{
+    SessionDetail, SessionStart, SessionSummary, SkillUsage, StoreCounts, TurnRecord, TurnRow,
+    TurnStatus, TurnType,
+};
+
+use writer::Command;
+
+/// A handle to the store's writer thread. Clones share the one writer.
+///
+/// Every recording method only queues a command and returns. When the last
+/// handle is dropped the writer commits everything still queued and exits on
+/// its own; [`Store::close`] does the same and waits for it.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    commands: Sender<Command>,
+    /// Taken by the first `close`, which joins the thread.
+    writer: Mutex<Option<JoinHandle<writer::WriterStats>>>,
+    /// Set once a send found the writer gone, so a stopped writer is reported
+    /// loudly once and not again for every later request.
+    gone_reported: AtomicBool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.shared.path)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database at `path`, creating its directory and the file if
+    /// needed, brings the schema up to date and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = schema::open_for_writing(path)?;
+        // Unbounded on purpose: the request path must never wait for the
+        // disk. The queue only grows if the disk is slower than the request
+        // rate, and each entry is one turn that would otherwise be lost.
+        let (commands, queue) = mpsc::channel();
+        let handle = writer::spawn(conn, path.to_path_buf(), queue)?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                path: path.to_path_buf(),
+                commands,
+                writer: Mutex::new(Some(handle)),
+                gone_reported: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The database file this store writes.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Records that a session began. Does not wait.
+    pub fn session_started(&self, s: SessionStart) {
+        self.send(Command::SessionStarted(s));
+    }
+
+    /// Records a finished turn with its injected skills and updates its
+    /// session (creating the session row if it is missing). Does not wait.
+    pub fn record_turn(&self, t: TurnRecord) {
+        self.send(Command::Turn(Box::new(t)));
+    }
+
+    /// Records that a session ended and why. Does not wait.
+    pub fn session_ended(&self, id: &str, ended_at_ms: i64, reason: &str) {
+        self.send(Command::SessionEnded {
+            id: id.to_owned(),
+            ended_at_ms,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Stores the current skill generation, read back by
+    /// [`StoreReader::skill_generation`]. Does not wait.
+    pub fn set_skill_generation(&self, generation: i64) {
+        self.send(Command::SetSkillGeneration(generation));
+    }
+
+    /// Resolves once every command sent through any handle before this call
+    /// is committed. Fails if the writer has stopped, or if any write failed
+    /// since the previous flush (the failures are also logged as they happen).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (ack, done) = oneshot::channel();
+        if self.shared.commands.send(Command::Flush(ack)).is_err() {
+            return Err(self.writer_gone());
+        }
+        match done.await {
+            Ok(result) => result,
+            Err(_) => Err(self.writer_gone()),
+        }
+    }
+
+    /// Opens a read-only view of the same file.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        StoreReader::open(&self.shared.path)
+    }
+
+    /// Commits everything sent before this call, stops the writer and waits
+    /// for it. Blocks the calling thread (in async code, call it from
+    /// `spawn_blocking`). Other handles stay valid, but what they send
+    /// afterwards is not recorded and is reported as an error in the log.
+    pub fn close(self) {
+        // A failed send means the writer has already stopped.
+        let _ = self.shared.commands.send(Command::Shutdown);
+        let handle = match self.shared.writer.lock() {
+            Ok(mut guard) => guard.take(),
+            // The lock only guards the handle; a panic elsewhere while it was
+            // held leaves nothing half-done.
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!(path = %self.shared.path.display(), "the store writer thread panicked");
+            }
+        }
+    }
+
+    fn send(&self, command: Command) {
+        if let Err(mpsc::SendError(command)) = self.shared.commands.send(command) {
+            let path = self.shared.path.display();
+            let what = command.describe();
+            if self.shared.gone_reported.swap(true, Ordering::Relaxed) {
+                tracing::debug!(path = %path, "store writer has stopped; {what} was not recorded");
+            } else {
+                tracing::error!(path = %path, "store writer has stopped; {what} was not recorded, nor will anything after it be");
+            }
+        }
+    }
+
+    fn writer_gone(&self) -> StoreError {
+        StoreError::WriterGone {
+            path: self.shared.path.clone(),
+        }
+    }
+}

@@ -1,0 +1,599 @@
+//! Read-only queries over the store, on a connection of their own.
+//!
+//! WAL lets this connection read while the writer thread (or a server in
+//! another process) writes: a reader sees the last committed state and never
+//! blocks the writer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::schema::{self, query_error};
+use crate::{SessionDetail, SessionSummary, SkillUsage, StoreCounts, StoreError, TurnRow};
+
+/// The shortest id prefix accepted by [`StoreReader::session`]; shorter ones
+/// match too much to be meant as one session.
+pub const MIN_ID_PREFIX: usize = 4;
+
+/// A read-only view of the store, usable from the CLI while a server writes.
+pub struct StoreReader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for StoreReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreReader").field("path", &self.path).finish()
+    }
+}
+
+const SESSION_COLUMNS: &str = "id, session_key, key_source, started_at_ms, last_seen_at_ms, \
+                               ended_at_ms, end_reason, turn_count";
+
+impl StoreReader {
+    /// Opens an existing store read-only; fails clearly if the file does not
+    /// exist or has a schema this build does not know.
+    pub fn open(path: &Path) -> Result<StoreReader, StoreError> {
+        let conn = schema::open_for_reading(path)?;
+        Ok(StoreReader {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file this reader reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sessions, most recently started first.
+    pub fn list_sessions(
+        &self,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let what = "list sessions";
+        // SQLite takes signed limits; anything beyond i64::MAX means "all".
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions
+                 ORDER BY started_at_ms DESC, id LIMIT ?1 OFFSET ?2"
+            ))
+            .map_err(|e| self.fail(what, e))?;
+        let rows = stmt
+            .query_map(params![limit, offset], session_from_row)
+            .map_err(|e| self.fail(what, e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| self.fail(what, e))
+    }
+
+    /// One session with its turns in order. `id` may also be a unique prefix
+    /// of at least [`MIN_ID_PREFIX`] characters; an exact id always wins, and
+    /// a prefix that fits several sessions is an error listing them.
+    pub fn session(&self, id: &str) -> Result<Option<SessionDetail>, StoreError> {
+        // One read transaction, so the session row and its turns come from
+        // the same committed state even while the writer keeps going.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail("start a read transaction", e))?;
+        let Some(session) = self.find_session(id)? else {
+            return Ok(None);
+        };
+        let turns = self.turns_of(&session.id)?;
+        drop(tx);
+        Ok(Some(SessionDetail { session, turns }))
+    }
+
+    /// For every skill ever injected: how often, and the start of the last
+    /// turn it was injected into.
+    pub fn skill_usage(&self) -> Result<HashMap<String, SkillUsage>, StoreError> {
+        let what = "count skill usage";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.skill_name, count(*), max(t.started_at_ms)
+                 FROM turn_skills s JOIN turns t ON t.id = s.turn_id
+                 GROUP BY s.skill_name",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    SkillUsage {
+                        injected: row.get(1)?,
+                        last_used_ms: row.get(2)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.fail(what, e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| self.fail(what, e))
+    }
+
+    /// The skill generation last stored (0 in a new store).
+    pub fn skill_generation(&self) -> Result<i64, StoreError> {
+        let generation: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'skill_generation'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.fail("read the skill generation", e))?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    /// How many sessions and turns are stored.
+    pub fn counts(&self) -> Result<StoreCounts, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM turns)",
+                [],
+                |row| {
+                    Ok(StoreCounts {
+                        sessions: row.get(0)?,
+                        turns: row.get(1)?,
+                    })
+                },
+            )
+            .map_err(|e| self.fail("count sessions and turns", e))
+    }
+
+    fn find_session(&self, id: &str) -> Result<Option<SessionSummary>, StoreError> {
+        let what = "look up a session";
+        let exact = self
+            .conn
+            .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"))
+            .and_then(|mut stmt| stmt.query_row([id], session_from_row).optional())
+            .map_err(|e| self.fail(what, e))?;
+        if exact.is_some() || id.chars().count() < MIN_ID_PREFIX {
+            return Ok(exact);
+        }
+        // GLOB rather than LIKE: it is case-sensitive like ids are, and on the
+        // primary key's binary collation SQLite turns a fixed prefix into an
+        // index range. Three rows are enough to tell "one" from "several" and
+        // to name a couple of the candidates.
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id GLOB ?1 ORDER BY id LIMIT 3"
+            ))
+            .map_err(|e| self.fail(what, e))?;
+        let mut found: Vec<SessionSummary> = stmt
+            .query_map([format!("{}*", escape_glob(id))], session_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(what, e))?;
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            _ => Err(StoreError::AmbiguousPrefix {
+                path: self.path.clone(),
+                prefix: id.to_owned(),
+                matches: found.into_iter().map(|s| s.id).collect(),
+            }),
+        }
+    }
+
+    fn turns_of(&self, session_id: &str) -> Result<Vec<TurnRow>, StoreError> {
+        let what = "read the turns of a session";
+        let mut skills: HashMap<i64, Vec<String>> = HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT s.turn_id, s.skill_name
+                     FROM turn_skills s JOIN turns t ON t.id = s.turn_id
+                     WHERE t.session_id = ?1
+                     ORDER BY s.turn_id, s.rank",
+                )
+                .map_err(|e| self.fail(what, e))?;
+            let mut rows = stmt.query([session_id]).map_err(|e| self.fail(what, e))?;
+            while let Some(row) = rows.next().map_err(|e| self.fail(what, e))? {
+                let turn_id: i64 = row.get(0).map_err(|e| self.fail(what, e))?;
+                let name: String = row.get(1).map_err(|e| self.fail(what, e))?;
+                skills.entry(turn_id).or_default().push(name);
+            }
+        }
+
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, request_id, turn_index, turn_type, client_dialect, upstream_api,
+                        model, stream, started_at_ms, latency_ms, ttfb_ms, status, http_status,
+                        prompt_tokens, completion_tokens, skill_generation, request_json,
+                        response_json, error
+                 FROM turns WHERE session_id = ?1
+                 ORDER BY turn_index, id",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        let mut rows = stmt.query([session_id]).map_err(|e| self.fail(what, e))?;
+        let mut turns = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.fail(what, e))? {
+            let raw = turn_from_row(row).map_err(|e| self.fail(what, e))?;
+            turns.push(self.finish_turn(raw, &mut skills)?);
+        }
+        Ok(turns)
+    }
+
+    /// Parses the text columns of a raw row into typed values.
+    fn finish_turn(
+        &self,
+        raw: RawTurn,
+        skills: &mut HashMap<i64, Vec<String>>,
+    ) -> Result<TurnRow, StoreError> {
+        let turn_type = raw.turn_type.parse().map_err(|value| StoreError::InvalidValue {
+            path: self.path.clone(),
+            column: "turns.turn_type",
+            value,
+        })?;
+        let status = raw.status.parse().map_err(|value| StoreError::InvalidValue {
+            path: self.path.clone(),
+            column: "turns.status",
+            value,
+        })?;
+        Ok(TurnRow {
+            id: raw.id,
+            request_id: raw.request_id,
+            turn_index: raw.turn_index,
+            turn_type,
+            client_dialect: raw.client_dialect,
+            upstream_api: raw.upstream_api,
+            model: raw.model,
+            stream: raw.stream,
+            started_at_ms: raw.started_at_ms,
+            latency_ms: raw.latency_ms,
+            ttfb_ms: raw.ttfb_ms,
+            status,
+            http_status: raw.http_status,
+            prompt_tokens: raw.prompt_tokens,
+            completion_tokens: raw.completion_tokens,
+            skill_generation: raw.skill_generation,
+            injected_skills: skills.remove(&raw.id).unwrap_or_default(),
+            request: parse_json(raw.request_json),
+            response: raw.response_json.map(parse_json),
+            error: raw.error,
+        })
+    }
+
+    fn fail(&self, what: &'static str, cause: rusqlite::Error) -> StoreError {
+        query_error(&self.path, what, cause)
+    }
+}
+
+/// A turn row before its enum and JSON columns are parsed.
+struct RawTurn {
+    id: i64,
+    request_id: String,
+    turn_index: u32,
+    turn_type: String,
+    client_dialect: String,
+    upstream_api: String,
+    model: Option<String>,
+    stream: bool,
+    started_at_ms: i64,
+    latency_ms: f64,
+    ttfb_ms: Option<f64>,
+    status: String,
+    http_status: Option<u16>,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    skill_generation: i64,
+    request_json: String,
+    response_json: Option<String>,
+    error: Option<String>,
+}
+
+fn turn_from_row(row: &Row<'_>) -> rusqlite::Result<RawTurn> {
+    Ok(RawTurn {
+        id: row.get(0)?,
+        request_id: row.get(1)?,
+        turn_index: row.get(2)?,
+        turn_type: row.get(3)?,
+        client_dialect: row.get(4)?,
+        upstream_api: row.get(5)?,
+        model: row.get(6)?,
+        stream: row.get(7)?,
+        started_at_ms: row.get(8)?,
+        latency_ms: row.get(9)?,
+        ttfb_ms: row.get(10)?,
+        status: row.get(11)?,
+        http_status: row.get(12)?,
+        prompt_tokens: row.get(13)?,
+        completion_tokens: row.get(14)?,
+        skill_generation: row.get(15)?,
+        request_json: row.get(16)?,
+        response_json: row.get(17)?,
+        error: row.get(18)?,
+    })
+}
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
+    Ok(SessionSummary {
+        id: row.get(0)?,
+        session_key: row.get(1)?,
+        key_source: row.get(2)?,
+        started_at_ms: row.get(3)?,
+        last_seen_at_ms: row.get(4)?,
+        ended_at_ms: row.get(5)?,
+        end_reason: row.get(6)?,
+        turn_count: row.get(7)?,
+    })
+}
+
+/// Stored bodies are JSON as sent and received. Should one not parse (an
+/// upstream that answered with HTML, say), it is shown as a JSON string
+/// rather than making the whole session unreadable.
+fn parse_json(text: String) -> serde_json::Value {
+    match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(_) => serde_json::Value::String(text),
+    }
+}
+
+/// Makes `*`, `?` and `[` match themselves in a GLOB pattern.
+fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '*' | '?' | '[' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+// Tests may fail loudly; the no-panic policy is for the store itself.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{session, turn};
+    use crate::{Store, TurnStatus, TurnType};
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.sqlite3")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_session_reads_back_with_its_turns_and_skills() {
+        let (_dir, store) = temp_store();
+        store.session_started(session("sess-1", 1_000));
+        store.record_turn(turn("sess-1", 0, &["verify-timezones", "cite-sources"]));
+        let mut failed = turn("sess-1", 1, &[]);
+        failed.turn_type = TurnType::Side;
+        failed.status = TurnStatus::UpstreamError;
+        failed.stream = false;
+        failed.model = None;
+        failed.ttfb_ms = None;
+        failed.http_status = Some(502);
+        failed.prompt_tokens = None;
+        failed.completion_tokens = None;
+        failed.response_json = None;
+        failed.error = Some("connection refused".to_owned());
+        store.record_turn(failed);
+        store.session_ended("sess-1", 9_000, "done_header");
+        store.flush().await.unwrap();
+
+        let detail = store.reader().unwrap().session("sess-1").unwrap().unwrap();
+        assert_eq!(
+            detail.session,
+            SessionSummary {
+                id: "sess-1".to_owned(),
+                session_key: "key-sess-1".to_owned(),
+                key_source: "header".to_owned(),
+                started_at_ms: 1_000,
+                // The second turn started at 1100 and took 42.5 ms.
+                last_seen_at_ms: 1_143,
+                ended_at_ms: Some(9_000),
+                end_reason: Some("done_header".to_owned()),
+                turn_count: 2,
+            }
+        );
+        let [first, second] = detail.turns.as_slice() else {
+            panic!("expected two turns, got {:?}", detail.turns);
+        };
+        assert_eq!(
+            *first,
+            TurnRow {
+                id: first.id,
+                request_id: "sess-1-req-0".to_owned(),
+                turn_index: 0,
+                turn_type: TurnType::Main,
+                client_dialect: "openai".to_owned(),
+                upstream_api: "openai".to_owned(),
+                model: Some("gpt-test".to_owned()),
+                stream: true,
+                started_at_ms: 1_000,
+                latency_ms: 42.5,
+                ttfb_ms: Some(7.25),
+                status: TurnStatus::Complete,
+                http_status: Some(200),
+                prompt_tokens: Some(10),
+                completion_tokens: Some(5),
+                skill_generation: 3,
+                injected_skills: vec!["verify-timezones".to_owned(), "cite-sources".to_owned()],
+                request: json!({"messages": [{"role": "user", "content": "q0"}]}),
+                response: Some(json!({"content": "a0"})),
+                error: None,
+            }
+        );
+        assert_eq!(second.turn_type, TurnType::Side);
+        assert_eq!(second.status, TurnStatus::UpstreamError);
+        assert!(!second.stream);
+        assert_eq!(second.model, None);
+        assert_eq!(second.http_status, Some(502));
+        assert_eq!(second.response, None);
+        assert_eq!(second.error.as_deref(), Some("connection refused"));
+        assert!(second.injected_skills.is_empty());
+
+        // What the dashboard and `metaclaw sessions --json` will see.
+        let value = serde_json::to_value(&detail).unwrap();
+        assert_eq!(value["turns"][1]["status"], "upstream_error");
+        assert_eq!(value["turns"][0]["turn_type"], "main");
+        assert_eq!(value["turns"][0]["request"]["messages"][0]["content"], "q0");
+    }
+
+    #[tokio::test]
+    async fn a_turn_recreates_a_missing_session_row() {
+        let (_dir, store) = temp_store();
+        store.record_turn(turn("orphan", 4, &[]));
+        store.flush().await.unwrap();
+        let detail = store.reader().unwrap().session("orphan").unwrap().unwrap();
+        assert_eq!(detail.session.session_key, "key-orphan");
+        assert_eq!(detail.session.started_at_ms, 1_400);
+        assert_eq!(detail.session.turn_count, 1);
+        assert_eq!(detail.turns[0].turn_index, 4);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_session_is_open_again_and_an_unknown_end_is_ignored() {
+        let (_dir, store) = temp_store();
+        store.session_started(session("s", 1_000));
+        store.session_ended("s", 2_000, "quiet");
+        store.session_started(session("s", 5_000));
+        store.session_ended("never-seen", 3_000, "quiet");
+        store.flush().await.unwrap();
+        let s = store.reader().unwrap().session("s").unwrap().unwrap().session;
+        assert_eq!((s.started_at_ms, s.last_seen_at_ms), (1_000, 5_000));
+        assert_eq!((s.ended_at_ms, s.end_reason), (None, None));
+        assert_eq!(store.reader().unwrap().counts().unwrap().sessions, 1);
+    }
+
+    #[tokio::test]
+    async fn sessions_are_found_by_a_unique_prefix() {
+        let (_dir, store) = temp_store();
+        for id in ["abcdef-1", "abcdef-2", "abcxyz", "abcd", "a*b?c[d]", "axbycxd"] {
+            store.session_started(session(id, 1));
+        }
+        store.flush().await.unwrap();
+        let reader = store.reader().unwrap();
+        let found = |id: &str| reader.session(id).unwrap().map(|d| d.session.id);
+
+        assert_eq!(found("abcx").as_deref(), Some("abcxyz"));
+        assert_eq!(found("abcdef-2").as_deref(), Some("abcdef-2"));
+        // An exact id wins over being a prefix of others.
+        assert_eq!(found("abcd").as_deref(), Some("abcd"));
+        // Too short to be taken as a prefix.
+        assert_eq!(found("abc"), None);
+        assert_eq!(found("nope"), None);
+        // Glob characters in the prefix match only themselves.
+        assert_eq!(found("a*b?").as_deref(), Some("a*b?c[d]"));
+        assert_eq!(found("a*b?c[d").as_deref(), Some("a*b?c[d]"));
+
+        let err = reader.session("abcde").unwrap_err();
+        match &err {
+            StoreError::AmbiguousPrefix { prefix, matches, .. } => {
+                assert_eq!(prefix, "abcde");
+                assert_eq!(matches, &["abcdef-1", "abcdef-2"]);
+            }
+            other => panic!("expected an ambiguous prefix, got {other:?}"),
+        }
+        assert!(err.to_string().contains("abcdef-1, abcdef-2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn sessions_list_newest_first_in_pages() {
+        let (_dir, store) = temp_store();
+        for (id, at) in [("old", 1_000), ("new", 3_000), ("mid", 2_000)] {
+            store.session_started(session(id, at));
+        }
+        store.flush().await.unwrap();
+        let reader = store.reader().unwrap();
+        let ids = |limit, offset| -> Vec<String> {
+            reader
+                .list_sessions(limit, offset)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(ids(10, 0), ["new", "mid", "old"]);
+        assert_eq!(ids(2, 0), ["new", "mid"]);
+        assert_eq!(ids(2, 2), ["old"]);
+        assert!(ids(2, 5).is_empty());
+        assert_eq!(ids(usize::MAX, 0).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn skill_usage_generation_and_counts() {
+        let (_dir, store) = temp_store();
+        let reader = store.reader().unwrap();
+        assert_eq!(reader.skill_generation().unwrap(), 0);
+        assert!(reader.skill_usage().unwrap().is_empty());
+        assert_eq!(reader.counts().unwrap(), StoreCounts::default());
+
+        store.record_turn(turn("s1", 0, &["a", "b"]));
+        store.record_turn(turn("s1", 1, &["a"]));
+        store.record_turn(turn("s2", 5, &["a"]));
+        store.set_skill_generation(4);
+        store.flush().await.unwrap();
+
+        assert_eq!(reader.skill_generation().unwrap(), 4);
+        let usage = reader.skill_usage().unwrap();
+        assert_eq!(
+            usage["a"],
+            SkillUsage {
+                injected: 3,
+                last_used_ms: Some(1_500)
+            }
+        );
+        assert_eq!(
+            usage["b"],
+            SkillUsage {
+                injected: 1,
+                last_used_ms: Some(1_000)
+            }
+        );
+        assert_eq!(
+            reader.counts().unwrap(),
+            StoreCounts {
+                sessions: 2,
+                turns: 3
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_json_is_shown_as_a_string() {
+        let (_dir, store) = temp_store();
+        let mut t = turn("s1", 0, &[]);
+        t.response_json = Some("<html>bad gateway</html>".to_owned());
+        store.record_turn(t);
+        store.flush().await.unwrap();
+        let detail = store.reader().unwrap().session("s1").unwrap().unwrap();
+        assert_eq!(
+            detail.turns[0].response,
+            Some(json!("<html>bad gateway</html>"))
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such.sqlite3");
+        let err = StoreReader::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+        assert!(err.to_string().contains("no-such.sqlite3"), "{err}");
+    }
+
+    #[test]
+    fn glob_escaping() {
+        assert_eq!(escape_glob("plain-id"), "plain-id");
+        assert_eq!(escape_glob("a*b?c[d]"), "a[*]b[?]c[[]d]");
+    }
+}

@@ -1,0 +1,223 @@
+//! The typed records that go into the store (commands) and come out of it (rows).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A session the tracker has just seen for the first time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStart {
+    pub id: String,
+    pub session_key: String,
+    /// How the key was obtained, e.g. `header` or `derived`.
+    pub key_source: String,
+    pub started_at_ms: i64,
+}
+
+/// Whether a turn is part of the main conversation (learned from) or a side call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnType {
+    Main,
+    Side,
+}
+
+impl TurnType {
+    /// The text stored in the database and sent over the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnType::Main => "main",
+            TurnType::Side => "side",
+        }
+    }
+}
+
+impl fmt::Display for TurnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TurnType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "main" => Ok(TurnType::Main),
+            "side" => Ok(TurnType::Side),
+            other => Err(other.to_owned()),
+        }
+    }
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnStatus {
+    /// The upstream answered in full and the client received it.
+    Complete,
+    /// The client went away mid-stream; the partial answer is kept but never
+    /// learned from as if it were complete.
+    Aborted,
+    /// The upstream answered with an error or could not be reached.
+    UpstreamError,
+    /// The proxy itself failed (bad request, internal error).
+    ProxyError,
+}
+
+impl TurnStatus {
+    /// The text stored in the database and sent over the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnStatus::Complete => "complete",
+            TurnStatus::Aborted => "aborted",
+            TurnStatus::UpstreamError => "upstream_error",
+            TurnStatus::ProxyError => "proxy_error",
+        }
+    }
+}
+
+impl fmt::Display for TurnStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TurnStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "complete" => Ok(TurnStatus::Complete),
+            "aborted" => Ok(TurnStatus::Aborted),
+            "upstream_error" => Ok(TurnStatus::UpstreamError),
+            "proxy_error" => Ok(TurnStatus::ProxyError),
+            other => Err(other.to_owned()),
+        }
+    }
+}
+
+/// One finished request/response pair, as the turn recorder hands it over.
+///
+/// It carries the session key and its source too, so the session row can be
+/// recreated if it is missing (a turn that outlived a restart of the proxy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnRecord {
+    pub request_id: String,
+    pub session_id: String,
+    pub session_key: String,
+    pub key_source: String,
+    pub turn_index: u32,
+    pub turn_type: TurnType,
+    pub client_dialect: String,
+    pub upstream_api: String,
+    pub model: Option<String>,
+    pub stream: bool,
+    pub started_at_ms: i64,
+    pub latency_ms: f64,
+    pub ttfb_ms: Option<f64>,
+    pub status: TurnStatus,
+    pub http_status: Option<u16>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub skill_generation: i64,
+    /// Skill names in the order they were injected (best first).
+    pub injected_skills: Vec<String>,
+    /// The request as sent upstream.
+    pub request_json: String,
+    /// The response as received; for streams, the assembled message.
+    pub response_json: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One row of the session list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionSummary {
+    pub id: String,
+    pub session_key: String,
+    pub key_source: String,
+    pub started_at_ms: i64,
+    pub last_seen_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub end_reason: Option<String>,
+    pub turn_count: u32,
+}
+
+/// A session with all its turns, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionDetail {
+    pub session: SessionSummary,
+    pub turns: Vec<TurnRow>,
+}
+
+/// One recorded turn as read back; request and response are parsed JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnRow {
+    pub id: i64,
+    pub request_id: String,
+    pub turn_index: u32,
+    pub turn_type: TurnType,
+    pub client_dialect: String,
+    pub upstream_api: String,
+    pub model: Option<String>,
+    pub stream: bool,
+    pub started_at_ms: i64,
+    pub latency_ms: f64,
+    pub ttfb_ms: Option<f64>,
+    pub status: TurnStatus,
+    pub http_status: Option<u16>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub skill_generation: i64,
+    pub injected_skills: Vec<String>,
+    pub request: serde_json::Value,
+    pub response: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// How often a skill was injected and when it was last used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct SkillUsage {
+    pub injected: u64,
+    pub last_used_ms: Option<i64>,
+}
+
+/// How many rows the main tables hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct StoreCounts {
+    pub sessions: u64,
+    pub turns: u64,
+}
+
+#[cfg(test)]
+// Tests may fail loudly; the no-panic policy is for the store itself.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_type_text_matches_serde() {
+        for t in [TurnType::Main, TurnType::Side] {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{t}\""));
+            assert_eq!(t.as_str().parse::<TurnType>(), Ok(t));
+        }
+        assert_eq!("Main".parse::<TurnType>(), Err("Main".to_owned()));
+    }
+
+    #[test]
+    fn turn_status_text_matches_serde() {
+        let all = [
+            (TurnStatus::Complete, "complete"),
+            (TurnStatus::Aborted, "aborted"),
+            (TurnStatus::UpstreamError, "upstream_error"),
+            (TurnStatus::ProxyError, "proxy_error"),
+        ];
+        for (status, text) in all {
+            assert_eq!(status.to_string(), text);
+            assert_eq!(serde_json::to_value(status).unwrap(), text);
+            assert_eq!(text.parse::<TurnStatus>(), Ok(status));
+        }
+    }
+}

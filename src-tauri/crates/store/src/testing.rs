@@ -1,0 +1,40 @@
+//! Builders shared by the unit tests.
+
+use crate::{SessionStart, TurnRecord, TurnStatus, TurnType};
+
+pub(crate) fn session(id: &str, started_at_ms: i64) -> SessionStart {
+    SessionStart {
+        id: id.to_owned(),
+        session_key: format!("key-{id}"),
+        key_source: "header".to_owned(),
+        started_at_ms,
+    }
+}
+
+/// A complete main turn of `session_id` with a small request and response.
+pub(crate) fn turn(session_id: &str, index: u32, skills: &[&str]) -> TurnRecord {
+    TurnRecord {
+        request_id: format!("{session_id}-req-{index}"),
+        session_id: session_id.to_owned(),
+        session_key: format!("key-{session_id}"),
+        key_source: "header".to_owned(),
+        turn_index: index,
+        turn_type: TurnType::Main,
+        client_dialect: "openai".to_owned(),
+        upstream_api: "openai".to_owned(),
+        model: Some("gpt-test".to_owned()),
+        stream: true,
+        started_at_ms: 1_000 + i64::from(index) * 100,
+        latency_ms: 42.5,
+        ttfb_ms: Some(7.25),
+        status: TurnStatus::Complete,
+        http_status: Some(200),
+        prompt_tokens: Some(10),
+        completion_tokens: Some(5),
+        skill_generation: 3,
+        injected_skills: skills.iter().map(|s| (*s).to_owned()).collect(),
+        request_json: format!(r#"{{"messages":[{{"role":"user","content":"q{index}"}}]}}"#),
+        response_json: Some(format!(r#"{{"content":"a{index}"}}"#)),
+        error: None,
+    }
+}

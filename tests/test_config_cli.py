@@ -1,0 +1,212 @@
+"""`metaclaw config set/get/show`, validation of every key, secrets that never
+appear in full in any CLI output or in the server's log, and `metaclaw status`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import fake_upstream as fu
+from harness import (PROXY_KEY, UPSTREAM_KEY, MetaClaw, config_lookup, uid, walk_items, walk_values)
+
+DEFAULTS = {
+    "mode": "skills_only",
+    "proxy.host": "127.0.0.1",
+    "proxy.port": 30000,
+    "proxy.max_body_mb": 32,
+    "upstream.timeout_secs": 300,
+    "upstream.model": "",
+    "skills.top_k": 6,
+    "skills.enabled": True,
+    "session.idle_timeout_minutes": 30,
+}
+
+
+def same(value, expected) -> bool:
+    """Compare a CLI value (string or JSON) with an expected one."""
+    if isinstance(expected, bool):
+        return str(value).strip().lower() == str(expected).lower()
+    if isinstance(expected, (int, float)):
+        try:
+            return float(value) == float(expected)
+        except (TypeError, ValueError):
+            return False
+    return str(value).strip().strip('"') == expected
+
+
+def test_defaults(mc):
+    for key, want in DEFAULTS.items():
+        got = mc.config_get(key)
+        assert same(got, want), f"{key}: {got!r} != default {want!r}"
+    assert mc.config_get("skills.dir") == str(mc.home / "skills")
+    shown = mc.json("config", "show", "--json")
+    for key, want in DEFAULTS.items():
+        assert same(config_lookup(shown, key), want), key
+
+
+VALID = [
+    ("mode", "rl"), ("mode", "auto"), ("mode", "skills_only"),
+    ("proxy.host", "127.0.0.2"), ("proxy.port", "31337"),
+    ("proxy.max_body_mb", "0.01"), ("proxy.max_body_mb", "64"),
+    ("upstream.api", "anthropic"), ("upstream.api", "openai"),
+    ("upstream.base_url", "http://127.0.0.1:9/v1"), ("upstream.model", "gpt-test"), ("upstream.model", ""),
+    ("upstream.timeout_secs", "5"),
+    ("skills.top_k", "3"), ("skills.enabled", "false"), ("skills.enabled", "true"),
+    ("session.idle_timeout_minutes", "0.05"),
+]
+
+
+@pytest.mark.parametrize("key,value", VALID)
+def test_set_get_roundtrip(mc, key, value):
+    mc.config_set(key, value)
+    got = mc.config_get(key)
+    try:
+        assert float(got) == float(value)
+    except ValueError:
+        assert got.strip('"') == value
+    shown = mc.json("config", "show", "--json")
+    v = config_lookup(shown, key)
+    try:
+        assert float(v) == float(value)
+    except (TypeError, ValueError):
+        assert str(v).lower() == value
+
+
+def test_skills_dir_roundtrip(mc, tmp_path):
+    mc.config_set("skills.dir", str(tmp_path / "my-skills"))
+    assert mc.config_get("skills.dir") == str(tmp_path / "my-skills")
+
+
+INVALID = [
+    ("mode", "turbo", "skills_only"),
+    ("upstream.api", "gemini", "anthropic"),
+    ("proxy.port", "70000", None),
+    ("proxy.port", "abc", None),
+    ("proxy.max_body_mb", "-1", None),
+    ("proxy.max_body_mb", "lots", None),
+    ("skills.top_k", "-3", None),
+    ("skills.top_k", "many", None),
+    ("skills.enabled", "maybe", None),
+    ("session.idle_timeout_minutes", "0", None),
+    ("session.idle_timeout_minutes", "-5", None),
+    ("session.idle_timeout_minutes", "soon", None),
+    ("upstream.timeout_secs", "-1", None),
+    ("upstream.timeout_secs", "forever", None),
+]
+
+
+@pytest.mark.parametrize("key,value,allowed", INVALID)
+def test_invalid_value_is_refused(mc, key, value, allowed):
+    before = mc.config_get(key)
+    p = mc.run("config", "set", key, value, check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, f"`config set {key} {value}` was accepted"
+    assert key in out, f"the error does not name the key: {out!r}"
+    if allowed:
+        assert allowed in out, f"the error does not say what is allowed: {out!r}"
+    assert mc.config_get(key) == before, "a refused value changed the configuration"
+
+
+def test_unknown_key(mc):
+    for args in (("config", "set", "proxy.colour", "blue"), ("config", "get", "nonsense.key")):
+        p = mc.run(*args, check=False)
+        assert p.returncode != 0
+        assert args[2] in p.stdout + p.stderr
+
+
+def test_config_show_text_and_json_agree(mc):
+    mc.config_set("skills.top_k", "4")
+    mc.config_set("upstream.model", "m-1")
+    text = mc.run("config", "show").stdout
+    assert "skills.top_k" in text or "top_k" in text
+    assert "m-1" in text
+    shown = mc.json("config", "show", "--json")
+    assert same(config_lookup(shown, "skills.top_k"), 4)
+    assert config_lookup(shown, "upstream.model") == "m-1"
+
+
+# --------------------------------------------------------------------------- secrets
+
+def test_secrets_never_printed_in_full(tmp_path, fake, metaclaw_bin):
+    mc = MetaClaw(tmp_path / "home", env_extra={"RUST_LOG": "debug", "METACLAW_LOG": "debug"})
+    from harness import ProxyServer, make_test_skills, upstream_settings
+    mc.configure({**upstream_settings(fake, "openai"), "proxy.api_key": PROXY_KEY,
+                  "skills.dir": str(make_test_skills(tmp_path / "skills"))})
+    outputs = []
+    for args in (("config", "show"), ("config", "show", "--json"), ("config", "get", "upstream.api_key"),
+                 ("config", "get", "proxy.api_key"), ("status",), ("status", "--json")):
+        p = mc.run(*args)
+        outputs.append(p.stdout + p.stderr)
+    shown = mc.json("config", "show", "--json")
+    for key in ("upstream.api_key", "proxy.api_key"):
+        v = config_lookup(shown, key)
+        assert v not in (None, "", False), f"{key} shows as unset although it is set: {v!r}"
+
+    srv = ProxyServer(mc, "secrets").start()
+    try:
+        m = uid()
+        r = srv.openai(api_key=PROXY_KEY).chat.completions.create(
+            model="fake-gpt-4o", messages=[{"role": "user", "content": f"hello {m}"}])
+        assert r.choices[0].message.content == fu.SCRIPTED_TEXT
+        # Errors too: a wrong client key, an upstream 401.
+        import openai
+        with pytest.raises(openai.AuthenticationError):
+            srv.openai(api_key="wrong").chat.completions.create(model="fake-gpt-4o", messages=[
+                {"role": "user", "content": "x"}])
+        with pytest.raises(openai.AuthenticationError):
+            srv.openai(api_key=PROXY_KEY).chat.completions.create(model="fault-401", messages=[
+                {"role": "user", "content": "x"}])
+        srv.mc.wait_turn(m)
+        for args in (("status",), ("status", "--json"), ("sessions", "list", "--json")):
+            outputs.append(mc.run(*args).stdout)
+    finally:
+        srv.stop()
+    everything = "\n".join(outputs + mc.outputs + [srv.log(), srv.stdout_path.read_text("utf-8", "replace")])
+    for secret in (UPSTREAM_KEY, PROXY_KEY):
+        assert secret not in everything, "a secret was printed in full"
+        # Not even most of it.
+        assert secret[4:-4] not in everything, "a secret was printed nearly in full"
+
+
+# --------------------------------------------------------------------------- status
+
+UP_KEYS = {"up", "running", "reachable", "alive", "online", "serving", "proxy_up", "proxy_running",
+           "proxy_reachable"}
+
+
+def proxy_up_flag(obj) -> bool:
+    flags = [v for k, v in walk_items(obj) if re.split(r"[.\[]", k)[-1] in UP_KEYS and isinstance(v, bool)]
+    assert flags, f"`status --json` has no up/running flag: {obj}"
+    return flags[0]
+
+
+def test_status(proxies, fake):
+    srv = proxies.start("openai", name="status")
+    n_skills = len(srv.mc.json("skills", "list", "--json"))
+    st = srv.mc.json("status", "--json")
+    assert proxy_up_flag(st) is True
+    values = list(walk_values(st))
+    assert "skills_only" in values
+    assert any(isinstance(v, str) and fake.openai_base_url in v for v in values), "status does not name the upstream"
+    assert n_skills in values, "status does not give the library size"
+    text = srv.mc.run("status").stdout
+    assert str(srv.port) in text and "skills_only" in text
+    srv.stop()
+    st = srv.mc.json("status", "--json", check=False)
+    assert proxy_up_flag(st) is False
+
+
+def test_status_counts_problems(mc, tmp_path):
+    from harness import make_test_skills, write_skill
+    root = make_test_skills(tmp_path / "bank")
+    write_skill(root, "x", "", "", folder="broken-one", raw="---\nname: broken-one\n---\nno description\n")
+    mc.config_set("skills.dir", str(root))
+    st = mc.json("status", "--json", check=False)
+    assert proxy_up_flag(st) is False
+    problems = [v for k, v in walk_items(st) if k.split(".")[-1] in ("problems", "problem_count", "skill_problems")]
+    assert problems, f"status has no problems entry: {st}"
+    p = problems[0]
+    assert (p == 1) or (isinstance(p, list) and len(p) == 1), p
+    assert json.dumps(st)
