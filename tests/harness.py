@@ -522,7 +522,13 @@ def walk_items(obj: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
 
 
 def config_lookup(cfg: Any, key: str) -> Any:
-    """Find ``key`` (dotted) in `config show --json` output, flat or nested."""
+    """Find ``key`` (dotted) in `config show --json` output: a flat or nested
+    object, or a list of {"key", "value"} entries."""
+    if isinstance(cfg, list):
+        for e in cfg:
+            if isinstance(e, dict) and e.get("key") == key:
+                return e.get("value")
+        raise KeyError(key)
     if isinstance(cfg, dict) and key in cfg:
         return cfg[key]
     cur = cfg

@@ -90,7 +90,10 @@ def test_messages(proxy_for, fake, upstream, mode):
         assert_event_sequence(events)
         start = next(e for e in events if e.type == "message_start")
         assert start.message.role == "assistant"
-        assert start.message.usage.input_tokens == fu.PROMPT_TOKENS
+        if upstream == "anthropic":
+            # (An OpenAI upstream reports usage only at the end; the final
+            # message's usage below covers the translated case.)
+            assert start.message.usage.input_tokens == fu.PROMPT_TOKENS
         delta = next(e for e in events if e.type == "message_delta")
         assert delta.usage.output_tokens == fu.COMPLETION_TOKENS
         if not tools:
@@ -259,3 +262,14 @@ def test_model_override(module_proxies, fake):
     assert r.content[0].text == fu.SCRIPTED_TEXT
     assert fake.only(m).body["model"] == "claude-override"
     assert [x.id for x in client.models.list()] == ["claude-override"]
+
+
+def test_base_url_with_trailing_v1(module_proxies, fake):
+    """An Anthropic-kind base_url may end in /v1: the proxy still POSTs to
+    {host}/v1/messages, not /v1/v1/messages."""
+    srv = module_proxies.start("anthropic", {"upstream.base_url": f"{fake.anthropic_base_url}/v1"}, name="v1-suffix")
+    m = uid()
+    r = srv.anthropic().messages.create(model="claude-fake-sonnet", max_tokens=16,
+                                        messages=[{"role": "user", "content": f"hello {m}"}])
+    assert r.content[0].text == fu.SCRIPTED_TEXT
+    assert fake.only(m).path == "/v1/messages"

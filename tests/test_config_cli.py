@@ -3,13 +3,14 @@ appear in full in any CLI output or in the server's log, and `metaclaw status`."
 
 from __future__ import annotations
 
-import json
 import re
 
+import openai
 import pytest
 
 import fake_upstream as fu
-from harness import (PROXY_KEY, UPSTREAM_KEY, MetaClaw, config_lookup, uid, walk_items, walk_values)
+from harness import (PROXY_KEY, UPSTREAM_KEY, MetaClaw, ProxyServer, config_lookup, make_test_skills, uid,
+                     upstream_settings, walk_items, walk_values, write_skill)
 
 DEFAULTS = {
     "mode": "skills_only",
@@ -40,7 +41,6 @@ def test_defaults(mc):
     for key, want in DEFAULTS.items():
         got = mc.config_get(key)
         assert same(got, want), f"{key}: {got!r} != default {want!r}"
-    assert mc.config_get("skills.dir") == str(mc.home / "skills")
     shown = mc.json("config", "show", "--json")
     for key, want in DEFAULTS.items():
         assert same(config_lookup(shown, key), want), key
@@ -74,6 +74,11 @@ def test_set_get_roundtrip(mc, key, value):
         assert str(v).lower() == value
 
 
+def test_skills_dir_default_is_shown(mc):
+    """The documented default of skills.dir is $METACLAW_HOME/skills: show it."""
+    assert mc.config_get("skills.dir") == str(mc.home / "skills")
+
+
 def test_skills_dir_roundtrip(mc, tmp_path):
     mc.config_set("skills.dir", str(tmp_path / "my-skills"))
     assert mc.config_get("skills.dir") == str(tmp_path / "my-skills")
@@ -100,13 +105,25 @@ INVALID = [
 @pytest.mark.parametrize("key,value,allowed", INVALID)
 def test_invalid_value_is_refused(mc, key, value, allowed):
     before = mc.config_get(key)
-    p = mc.run("config", "set", key, value, check=False)
+    # `--` so that negative numbers reach the validator whatever the CLI
+    # parser does with them (test_negative_value_needs_no_double_dash).
+    p = mc.run("config", "set", key, "--", value, check=False) if value.startswith("-") else \
+        mc.run("config", "set", key, value, check=False)
     out = p.stdout + p.stderr
     assert p.returncode != 0, f"`config set {key} {value}` was accepted"
     assert key in out, f"the error does not name the key: {out!r}"
     if allowed:
         assert allowed in out, f"the error does not say what is allowed: {out!r}"
     assert mc.config_get(key) == before, "a refused value changed the configuration"
+
+
+@pytest.mark.parametrize("key,value", [(k, v) for k, v, _ in INVALID if v.startswith("-")])
+def test_negative_value_needs_no_double_dash(mc, key, value):
+    """`metaclaw config set skills.top_k -3` as a user types it: refused with
+    a message naming the key (not a bare argument-parser error)."""
+    p = mc.run("config", "set", key, value, check=False)
+    assert p.returncode != 0
+    assert key in p.stdout + p.stderr, f"the error does not name the key: {p.stdout + p.stderr!r}"
 
 
 def test_unknown_key(mc):
@@ -131,7 +148,6 @@ def test_config_show_text_and_json_agree(mc):
 
 def test_secrets_never_printed_in_full(tmp_path, fake, metaclaw_bin):
     mc = MetaClaw(tmp_path / "home", env_extra={"RUST_LOG": "debug", "METACLAW_LOG": "debug"})
-    from harness import ProxyServer, make_test_skills, upstream_settings
     mc.configure({**upstream_settings(fake, "openai"), "proxy.api_key": PROXY_KEY,
                   "skills.dir": str(make_test_skills(tmp_path / "skills"))})
     outputs = []
@@ -151,7 +167,6 @@ def test_secrets_never_printed_in_full(tmp_path, fake, metaclaw_bin):
             model="fake-gpt-4o", messages=[{"role": "user", "content": f"hello {m}"}])
         assert r.choices[0].message.content == fu.SCRIPTED_TEXT
         # Errors too: a wrong client key, an upstream 401.
-        import openai
         with pytest.raises(openai.AuthenticationError):
             srv.openai(api_key="wrong").chat.completions.create(model="fake-gpt-4o", messages=[
                 {"role": "user", "content": "x"}])
@@ -199,7 +214,6 @@ def test_status(proxies, fake):
 
 
 def test_status_counts_problems(mc, tmp_path):
-    from harness import make_test_skills, write_skill
     root = make_test_skills(tmp_path / "bank")
     write_skill(root, "x", "", "", folder="broken-one", raw="---\nname: broken-one\n---\nno description\n")
     mc.config_set("skills.dir", str(root))
@@ -209,4 +223,3 @@ def test_status_counts_problems(mc, tmp_path):
     assert problems, f"status has no problems entry: {st}"
     p = problems[0]
     assert (p == 1) or (isinstance(p, list) and len(p) == 1), p
-    assert json.dumps(st)

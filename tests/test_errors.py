@@ -355,7 +355,8 @@ def test_failure_after_stream_started(up, fake, dialect, kind, fault):
 
     # The raw stream: text first, then an error event in the client's dialect,
     # and a properly terminated HTTP body.
-    status, raw = raw_stream(srv, dialect, body_for(dialect, f"raw {m}", fault, stream=True))
+    m2 = uid()
+    status, raw = raw_stream(srv, dialect, body_for(dialect, f"raw {m2}", fault, stream=True))
     assert status == 200
     events = sse_data(raw)
     if dialect == "openai":
@@ -385,3 +386,15 @@ def test_still_serving_after_all_that(up, fake):
             text = r.choices[0].message.content if dialect == "openai" else r.content[0].text
             assert text == fu.SCRIPTED_TEXT
         assert srv.alive()
+
+
+def test_env_upstream_fallback(proxies, fake):
+    """With upstream.base_url unset, OPENAI_BASE_URL / OPENAI_API_KEY from the
+    server's environment are used (the 503 case above is 'no config and no env')."""
+    srv = proxies.start(None, name="env-upstream",
+                        env_extra={"OPENAI_BASE_URL": fake.openai_base_url, "OPENAI_API_KEY": fake.api_key})
+    m = uid()
+    r = srv.openai().chat.completions.create(model="fake-gpt-4o", max_tokens=8,
+                                             messages=[{"role": "user", "content": f"env {m}"}])
+    assert r.choices[0].message.content == fu.SCRIPTED_TEXT
+    assert fu.credentials(fake.only(m)) == [fake.api_key]

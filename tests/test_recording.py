@@ -102,8 +102,9 @@ def test_stream_assembled_equals_non_stream(proxy_for, fake, upstream):
     for stream in (False, True):
         marker = f"{m}-{int(stream)}"
         if upstream == "openai":
-            r = srv.openai().chat.completions.create(model="tool-fake-gpt", max_tokens=32, stream=stream,
-                                                     messages=[{"role": "user", "content": marker}])
+            r = srv.openai().chat.completions.create(
+                model="tool-fake-gpt", max_tokens=32, messages=[{"role": "user", "content": marker}],
+                **({"stream": True, "stream_options": {"include_usage": True}} if stream else {}))
         else:
             r = srv.anthropic().messages.create(model="tool-claude", max_tokens=32, stream=stream,
                                                 messages=[{"role": "user", "content": marker}])

@@ -11,10 +11,16 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("could not create the directory {} for the store database: {cause}", path.display())]
-    CreateDir { path: PathBuf, cause: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 
     #[error("could not open the store database {}: {cause}", path.display())]
-    Open { path: PathBuf, cause: rusqlite::Error },
+    Open {
+        path: PathBuf,
+        cause: rusqlite::Error,
+    },
 
     #[error(
         "the store database {} does not exist (it is created when the proxy first starts)",
@@ -74,7 +80,10 @@ pub enum StoreError {
     },
 
     #[error("could not start the writer thread for the store database {}: {cause}", path.display())]
-    SpawnWriter { path: PathBuf, cause: std::io::Error },
+    SpawnWriter {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 
     #[error("the writer of the store database {} has stopped; nothing more can be recorded", path.display())]
     WriterGone { path: PathBuf },

@@ -4,6 +4,23 @@
 //! the write connection; recording through it never blocks and never fails
 //! loudly. [`StoreReader`] reads the same file on a connection of its own, from
 //! this process or another one (the CLI while a server runs).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), metaclaw_store::StoreError> {
+//! use metaclaw_store::{SessionStart, Store};
+//!
+//! let store = Store::open(std::path::Path::new("/tmp/metaclaw/store.sqlite3"))?;
+//! store.session_started(SessionStart {
+//!     id: "0193b7c2".into(),
+//!     session_key: "0193b7c2".into(),
+//!     key_source: "header".into(),
+//!     started_at_ms: 1_700_000_000_000,
+//! });
+//! // ...store.record_turn(turn) after each response...
+//! store.flush().await?; // everything above is now committed
+//! let sessions = store.reader()?.list_sessions(20, 0)?;
+//! # Ok(()) }
+//! ```
 
 mod error;
 mod reader;
@@ -62,6 +79,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the database at `path`, creating its directory and the file if
     /// needed, brings the schema up to date and starts the writer thread.
+    /// This blocks on the disk, once, at start-up.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = schema::open_for_writing(path)?;
         // Unbounded on purpose: the request path must never wait for the
@@ -165,5 +183,63 @@ impl Store {
         StoreError::WriterGone {
             path: self.shared.path.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+// Tests may fail loudly; the no-panic policy is for the store itself.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::testing::{session, turn};
+
+    #[tokio::test]
+    async fn a_reopened_store_keeps_everything_and_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/store.sqlite3");
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.path(), path);
+        store.session_started(session("s1", 1_000));
+        store.record_turn(turn("s1", 0, &["a"]));
+        store.set_skill_generation(2);
+        store.close();
+
+        let store = Store::open(&path).unwrap();
+        // The session continues across the restart without a new start.
+        store.record_turn(turn("s1", 1, &["b"]));
+        store.session_ended("s1", 5_000, "quiet");
+        store.flush().await.unwrap();
+        drop(store);
+
+        let reader = StoreReader::open(&path).unwrap();
+        assert_eq!(reader.skill_generation().unwrap(), 2);
+        let detail = reader.session("s1").unwrap().unwrap();
+        assert_eq!(detail.session.turn_count, 2);
+        assert_eq!(detail.session.ended_at_ms, Some(5_000));
+        let skills: Vec<_> = detail
+            .turns
+            .iter()
+            .map(|t| t.injected_skills.clone())
+            .collect();
+        assert_eq!(skills, vec![vec!["a".to_owned()], vec!["b".to_owned()]]);
+    }
+
+    #[test]
+    fn an_unusable_directory_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, "").unwrap();
+        let err = Store::open(&blocker.join("store.sqlite3")).unwrap_err();
+        assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+    }
+
+    #[test]
+    fn the_handle_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Store>();
+        fn assert_send<T: Send>() {}
+        assert_send::<StoreReader>();
     }
 }

@@ -24,7 +24,9 @@ pub struct StoreReader {
 
 impl std::fmt::Debug for StoreReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreReader").field("path", &self.path).finish()
+        f.debug_struct("StoreReader")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -150,7 +152,9 @@ impl StoreReader {
         let what = "look up a session";
         let exact = self
             .conn
-            .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
+            ))
             .and_then(|mut stmt| stmt.query_row([id], session_from_row).optional())
             .map_err(|e| self.fail(what, e))?;
         if exact.is_some() || id.chars().count() < MIN_ID_PREFIX {
@@ -228,16 +232,22 @@ impl StoreReader {
         raw: RawTurn,
         skills: &mut HashMap<i64, Vec<String>>,
     ) -> Result<TurnRow, StoreError> {
-        let turn_type = raw.turn_type.parse().map_err(|value| StoreError::InvalidValue {
-            path: self.path.clone(),
-            column: "turns.turn_type",
-            value,
-        })?;
-        let status = raw.status.parse().map_err(|value| StoreError::InvalidValue {
-            path: self.path.clone(),
-            column: "turns.status",
-            value,
-        })?;
+        let turn_type = raw
+            .turn_type
+            .parse()
+            .map_err(|value| StoreError::InvalidValue {
+                path: self.path.clone(),
+                column: "turns.turn_type",
+                value,
+            })?;
+        let status = raw
+            .status
+            .parse()
+            .map_err(|value| StoreError::InvalidValue {
+                path: self.path.clone(),
+                column: "turns.status",
+                value,
+            })?;
         Ok(TurnRow {
             id: raw.id,
             request_id: raw.request_id,
@@ -468,7 +478,13 @@ mod tests {
         store.session_started(session("s", 5_000));
         store.session_ended("never-seen", 3_000, "quiet");
         store.flush().await.unwrap();
-        let s = store.reader().unwrap().session("s").unwrap().unwrap().session;
+        let s = store
+            .reader()
+            .unwrap()
+            .session("s")
+            .unwrap()
+            .unwrap()
+            .session;
         assert_eq!((s.started_at_ms, s.last_seen_at_ms), (1_000, 5_000));
         assert_eq!((s.ended_at_ms, s.end_reason), (None, None));
         assert_eq!(store.reader().unwrap().counts().unwrap().sessions, 1);
@@ -477,7 +493,9 @@ mod tests {
     #[tokio::test]
     async fn sessions_are_found_by_a_unique_prefix() {
         let (_dir, store) = temp_store();
-        for id in ["abcdef-1", "abcdef-2", "abcxyz", "abcd", "a*b?c[d]", "axbycxd"] {
+        for id in [
+            "abcdef-1", "abcdef-2", "abcxyz", "abcd", "a*b?c[d]", "axbycxd",
+        ] {
             store.session_started(session(id, 1));
         }
         store.flush().await.unwrap();
@@ -497,7 +515,9 @@ mod tests {
 
         let err = reader.session("abcde").unwrap_err();
         match &err {
-            StoreError::AmbiguousPrefix { prefix, matches, .. } => {
+            StoreError::AmbiguousPrefix {
+                prefix, matches, ..
+            } => {
                 assert_eq!(prefix, "abcde");
                 assert_eq!(matches, &["abcdef-1", "abcdef-2"]);
             }

@@ -282,14 +282,27 @@ mod tests {
 
         let err = open_for_writing(&path).unwrap_err();
         assert!(
-            matches!(err, StoreError::NewerSchema { found: 99, supported: LATEST_VERSION, .. }),
+            matches!(
+                err,
+                StoreError::NewerSchema {
+                    found: 99,
+                    supported: LATEST_VERSION,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         let text = err.to_string();
-        assert!(text.contains("store.sqlite3") && text.contains("99"), "{text}");
+        assert!(
+            text.contains("store.sqlite3") && text.contains("99"),
+            "{text}"
+        );
 
         let err = open_for_reading(&path).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -300,7 +313,16 @@ mod tests {
         conn.pragma_update(None, "application_id", 1234).unwrap();
         drop(conn);
         let err = open_for_writing(&path).unwrap_err();
-        assert!(matches!(err, StoreError::NotMetaClaw { application_id: 1234, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                StoreError::NotMetaClaw {
+                    application_id: 1234,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -315,6 +337,9 @@ mod tests {
         conn.execute_batch("CREATE TABLE t (x)").unwrap();
         drop(conn);
         let err = open_for_reading(&path).unwrap_err();
-        assert!(matches!(err, StoreError::OlderSchema { found: 0, .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::OlderSchema { found: 0, .. }),
+            "{err:?}"
+        );
     }
 }

@@ -210,7 +210,10 @@ fn apply_batch(
     writes
 }
 
-fn apply_in_savepoint(tx: &mut rusqlite::Transaction<'_>, command: &Command) -> rusqlite::Result<()> {
+fn apply_in_savepoint(
+    tx: &mut rusqlite::Transaction<'_>,
+    command: &Command,
+) -> rusqlite::Result<()> {
     let sp = tx.savepoint()?;
     apply(&sp, command)?;
     sp.commit()
@@ -308,14 +311,22 @@ fn record_turn(conn: &Connection, t: &TurnRecord) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn session_ended(conn: &Connection, id: &str, ended_at_ms: i64, reason: &str) -> rusqlite::Result<()> {
+fn session_ended(
+    conn: &Connection,
+    id: &str,
+    ended_at_ms: i64,
+    reason: &str,
+) -> rusqlite::Result<()> {
     let changed = conn
         .prepare_cached("UPDATE sessions SET ended_at_ms = ?2, end_reason = ?3 WHERE id = ?1")?
         .execute(params![id, ended_at_ms, reason])?;
     if changed == 0 {
         // A session that ended before it recorded anything (or whose start
         // died with a previous process) has nothing worth a row.
-        tracing::debug!(session = id, "ignored the end of a session the store has never seen");
+        tracing::debug!(
+            session = id,
+            "ignored the end of a session the store has never seen"
+        );
     }
     Ok(())
 }
@@ -377,15 +388,28 @@ mod tests {
         store.record_turn(turn("s1", 1, &[]));
 
         let err = store.flush().await.unwrap_err();
-        assert!(matches!(err, StoreError::WriteFailed { failed: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::WriteFailed { failed: 1, .. }),
+            "{err:?}"
+        );
         let text = err.to_string();
-        assert!(text.contains("store.sqlite3") && text.contains("UNIQUE"), "{text}");
+        assert!(
+            text.contains("store.sqlite3") && text.contains("UNIQUE"),
+            "{text}"
+        );
         // The tally is reset: the next flush has nothing to report.
         store.flush().await.unwrap();
 
         let detail = store.reader().unwrap().session("s1").unwrap().unwrap();
-        assert_eq!(detail.session.turn_count, 2, "the failed turn must not count");
-        let skills: Vec<_> = detail.turns.iter().map(|t| t.injected_skills.clone()).collect();
+        assert_eq!(
+            detail.session.turn_count, 2,
+            "the failed turn must not count"
+        );
+        let skills: Vec<_> = detail
+            .turns
+            .iter()
+            .map(|t| t.injected_skills.clone())
+            .collect();
         assert_eq!(skills, vec![vec!["a".to_owned(), "b".to_owned()], vec![]]);
     }
 

@@ -19,6 +19,10 @@ const DB_ENV: &str = "METACLAW_STORE_CRASH_DB";
 /// `queue`: queue turns without flushing, report that they were sent.
 const MODE_ENV: &str = "METACLAW_STORE_CRASH_MODE";
 const SESSION: &str = "crash-session";
+/// Starts each progress line of the child. The test harness prints its own
+/// "test crash_child ... " in front of the first one, so the parent looks for
+/// the marker anywhere in a line.
+const MARKER: &str = "@crash-child@ ";
 const SKILLS_PER_TURN: u64 = 2;
 const BATCH: u32 = 10;
 /// Caps the child's work in case the parent never kills it.
@@ -75,26 +79,33 @@ fn crash_child() {
     });
     let mut out = std::io::stdout().lock();
     let mut sent = 0;
-    while sent < MAX_TURNS {
+    let record_batch = |sent: &mut u32| {
         for _ in 0..BATCH {
-            store.record_turn(turn(sent));
-            sent += 1;
+            store.record_turn(turn(*sent));
+            *sent += 1;
         }
-        if flush_each_batch {
+    };
+    record_batch(&mut sent);
+    if flush_each_batch {
+        while sent < MAX_TURNS {
             runtime.block_on(store.flush()).unwrap();
+            let committed = sent;
+            // Queue the next batch before reporting, so the writer is busy
+            // committing it when the parent's kill arrives.
+            record_batch(&mut sent);
             // A write error means the parent is gone: stop.
-            if writeln!(out, "committed {sent}")
+            if writeln!(out, "{MARKER}committed {committed}")
                 .and_then(|()| out.flush())
                 .is_err()
             {
                 return;
             }
-        } else if sent >= 5_000 {
-            break;
         }
-    }
-    if !flush_each_batch {
-        let _ = writeln!(out, "sent {sent}").and_then(|()| out.flush());
+    } else {
+        while sent < 5_000 {
+            record_batch(&mut sent);
+        }
+        let _ = writeln!(out, "{MARKER}sent {sent}").and_then(|()| out.flush());
     }
     // Wait to be killed; if the parent dies first its end of stdin closes.
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
@@ -116,9 +127,12 @@ fn record_then_kill(path: &Path, mode: &str, kill_after: u32) -> u32 {
     let mut reported = 0;
     for line in stdout.lines() {
         let line = line.unwrap();
-        let count = line
+        let Some((_, progress)) = line.split_once(MARKER) else {
+            continue;
+        };
+        let count = progress
             .strip_prefix("committed ")
-            .or_else(|| line.strip_prefix("sent "));
+            .or_else(|| progress.strip_prefix("sent "));
         if let Some(count) = count {
             reported = count.parse().unwrap();
             if reported >= kill_after {
@@ -129,7 +143,10 @@ fn record_then_kill(path: &Path, mode: &str, kill_after: u32) -> u32 {
     // SIGKILL on Unix: no destructor, no drain, no checkpoint runs.
     child.kill().unwrap();
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the child must die by the kill: {status}");
+    assert!(
+        !status.success(),
+        "the child must die by the kill: {status}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
@@ -155,7 +172,11 @@ fn check_after_crash(path: &Path) -> u64 {
         // in order: what survived is exactly the first `turns` turns, each
         // with its skills, and the session counter agrees.
         assert_eq!(u64::from(detail.session.turn_count), turns);
-        let indexes: Vec<u64> = detail.turns.iter().map(|t| u64::from(t.turn_index)).collect();
+        let indexes: Vec<u64> = detail
+            .turns
+            .iter()
+            .map(|t| u64::from(t.turn_index))
+            .collect();
         assert_eq!(indexes, (0..turns).collect::<Vec<_>>());
         assert!(detail
             .turns
@@ -175,7 +196,9 @@ fn check_after_crash(path: &Path) -> u64 {
         .unwrap();
     assert_eq!(integrity, "ok");
     let orphans: i64 = conn
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(orphans, 0);
     turns
@@ -206,6 +229,7 @@ fn turns_flushed_before_a_kill_survive_it() {
     // middle of later batches, not after a quiet moment.
     let confirmed = record_then_kill(&path, "flush", 500);
     let turns = check_after_crash(&path);
+    eprintln!("{turns} turns survived the kill; {confirmed} were confirmed committed");
     assert!(
         turns >= u64::from(confirmed),
         "{confirmed} turns were confirmed committed but only {turns} survived"
@@ -219,7 +243,8 @@ fn a_kill_with_turns_still_queued_leaves_a_consistent_file() {
     let path = db_path(&dir);
     // Nothing is confirmed here: the writer is still working through the
     // queue when the kill comes. Whatever it committed must be whole.
-    record_then_kill(&path, "queue", 1);
+    let sent = record_then_kill(&path, "queue", 1);
     let turns = check_after_crash(&path);
+    eprintln!("{turns} of {sent} queued turns were committed before the kill");
     store_resumes(&path, turns);
 }

@@ -114,3 +114,45 @@ fn huge_queries_read_head_and_tail() {
     assert_eq!(found.len(), 2);
     assert!(found.contains(&0) && found.contains(&1));
 }
+
+#[test]
+fn pruned_top_k_equals_exhaustive_ranking() {
+    // A corpus with a skewed vocabulary: a few words everywhere, most rare,
+    // so pruning kicks in; compare against k beyond the pruning limit.
+    let mut seed = 12345u64;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let vocab: Vec<String> = (0..300).map(|i| format!("w{i}x")).collect();
+    let pick = |r: usize| {
+        // Squared to skew towards the first words.
+        let x = r % 1000;
+        &vocab[(x * x) / (1000 * 1000 / vocab.len()) % vocab.len()]
+    };
+    let docs: Vec<[String; 2]> = (0..3000)
+        .map(|_| {
+            let desc: Vec<&str> = (0..8).map(|_| pick(next()).as_str()).collect();
+            let body: Vec<&str> = (0..60).map(|_| pick(next()).as_str()).collect();
+            [desc.join(" "), body.join(" ")]
+        })
+        .collect();
+    let idx = SkillIndex::build(docs.iter().map(|[d, b]| ["name", d.as_str(), "", b.as_str()]));
+    for _ in 0..200 {
+        let words: Vec<&str> = (0..(5 + next() % 30)).map(|_| pick(next()).as_str()).collect();
+        let query = words.join(" ");
+        for k in [1, 3, 6, 20] {
+            let pruned = idx.search(&query, k);
+            let full = idx.search(&query, usize::MAX);
+            assert_eq!(pruned.len(), k.min(full.len()), "{query}");
+            for (i, (&(doc, score), &(full_doc, full_score))) in pruned.iter().zip(&full).enumerate() {
+                assert!((score - full_score).abs() < 1e-3, "{query} k={k} #{i}: {score} vs {full_score}");
+                if doc != full_doc {
+                    // Only near-equal scores may swap places.
+                    let other = full.iter().find(|&&(d, _)| d == doc).map(|&(_, s)| s);
+                    assert!(other.is_some_and(|s| (s - full_score).abs() < 1e-3), "{query} k={k} #{i}");
+                }
+            }
+        }
+    }
+}
