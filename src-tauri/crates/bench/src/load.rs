@@ -39,7 +39,9 @@ pub async fn open_loop(
     rate_per_sec: u32,
     duration: Duration,
 ) -> (Vec<f64>, usize) {
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity((rate_per_sec as f64 * duration.as_secs_f64()) as usize)));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(
+        (rate_per_sec as f64 * duration.as_secs_f64()) as usize,
+    )));
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate_per_sec));
     let total = (duration.as_secs_f64() * f64::from(rate_per_sec)) as u64;
@@ -60,7 +62,10 @@ pub async fn open_loop(
             match result {
                 Ok(response) if response.status().is_success() => {
                     if response.bytes().await.is_ok() {
-                        latencies.lock().await.push(sent.elapsed().as_secs_f64() * 1000.0);
+                        latencies
+                            .lock()
+                            .await
+                            .push(sent.elapsed().as_secs_f64() * 1000.0);
                         return;
                     }
                     failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -79,7 +84,11 @@ pub async fn open_loop(
 }
 
 /// Time from sending a streaming request to the first body bytes, in ms.
-pub async fn time_to_first_byte(client: &reqwest::Client, url: &str, body: &[u8]) -> anyhow::Result<f64> {
+pub async fn time_to_first_byte(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+) -> anyhow::Result<f64> {
     let sent = Instant::now();
     let mut response = client
         .post(url)
@@ -87,7 +96,11 @@ pub async fn time_to_first_byte(client: &reqwest::Client, url: &str, body: &[u8]
         .body(body.to_vec())
         .send()
         .await?;
-    anyhow::ensure!(response.status().is_success(), "status {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
     let first = response.chunk().await?;
     let ttfb = sent.elapsed().as_secs_f64() * 1000.0;
     anyhow::ensure!(first.is_some(), "empty stream");

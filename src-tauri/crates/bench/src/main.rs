@@ -53,7 +53,10 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(status.success(), "metaclaw config set {key} failed");
     }
 
-    println!("metaclaw benchmark: {} cores, upstream on {upstream}\n", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "metaclaw benchmark: {} cores, upstream on {upstream}\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
     let mut starts = Vec::new();
     for _ in 0..5 {
@@ -74,14 +77,36 @@ async fn main() -> anyhow::Result<()> {
     let small = Arc::new(serde_json::to_vec(&corpus::small_request(false))?);
 
     // Warm both paths (connection pools, page cache, SQLite) before measuring.
-    load::open_loop(&client, &direct_url, small.clone(), RATE, Duration::from_secs(1)).await;
-    load::open_loop(&client, &proxy_url, small.clone(), RATE, Duration::from_secs(1)).await;
+    load::open_loop(
+        &client,
+        &direct_url,
+        small.clone(),
+        RATE,
+        Duration::from_secs(1),
+    )
+    .await;
+    load::open_loop(
+        &client,
+        &proxy_url,
+        small.clone(),
+        RATE,
+        Duration::from_secs(1),
+    )
+    .await;
     let (mut direct, mut proxied, mut failures) = (Vec::new(), Vec::new(), 0);
     for phase in 0..PHASES {
-        let url = if phase % 2 == 0 { &direct_url } else { &proxy_url };
+        let url = if phase % 2 == 0 {
+            &direct_url
+        } else {
+            &proxy_url
+        };
         let (samples, failed) = load::open_loop(&client, url, small.clone(), RATE, PHASE).await;
         failures += failed;
-        if phase % 2 == 0 { direct.extend(samples) } else { proxied.extend(samples) }
+        if phase % 2 == 0 {
+            direct.extend(samples)
+        } else {
+            proxied.extend(samples)
+        }
     }
     let loaded_rss = rss_mb(proxy.child.id())?;
     let direct = load::percentiles(direct);
@@ -100,7 +125,9 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "| latency p99, same run | {:.3} ms | {:.3} ms | **{:.3} ms** | < 1 ms |",
-        direct.p99, proxied.p99, proxied.p99 - direct.p99
+        direct.p99,
+        proxied.p99,
+        proxied.p99 - direct.p99
     );
     println!(
         "| stream time to first byte p50, ~1 KB request | {:.3} ms | {:.3} ms | **{:.3} ms** | < 1 ms |",
@@ -115,7 +142,10 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("\n| measure | value | target |");
     println!("|---|---|---|");
-    println!("| retrieval over 10,000 skills, p50 / p99 per query | **{:.3} / {:.3} ms** | < 0.2 ms |", retrieval.p50, retrieval.p99);
+    println!(
+        "| retrieval over 10,000 skills, p50 / p99 per query | **{:.3} / {:.3} ms** | < 0.2 ms |",
+        retrieval.p50, retrieval.p99
+    );
     println!("| idle resident memory (1,000 skills loaded) | **{idle_rss:.1} MB** | < 30 MB |");
     println!("| resident memory after the load test | {loaded_rss:.1} MB | |");
     starts.sort_by(Duration::cmp);
@@ -125,12 +155,20 @@ async fn main() -> anyhow::Result<()> {
         elapsed_ms(starts[0]),
         elapsed_ms(starts[starts.len() / 2])
     );
-    println!("\nrequests: {} direct, {} through the proxy, {failures} failed", direct.count, proxied.count);
+    println!(
+        "\nrequests: {} direct, {} through the proxy, {failures} failed",
+        direct.count, proxied.count
+    );
     Ok(())
 }
 
 /// Alternates direct and proxied streaming requests; returns (direct, proxied).
-async fn ttfb_pair(client: &reqwest::Client, direct: &str, proxy: &str, body: &[u8]) -> anyhow::Result<(load::Percentiles, load::Percentiles)> {
+async fn ttfb_pair(
+    client: &reqwest::Client,
+    direct: &str,
+    proxy: &str,
+    body: &[u8],
+) -> anyhow::Result<(load::Percentiles, load::Percentiles)> {
     for _ in 0..20 {
         load::time_to_first_byte(client, direct, body).await?;
         load::time_to_first_byte(client, proxy, body).await?;
@@ -182,11 +220,16 @@ async fn start_proxy(binary: &Path, home: &Path) -> anyhow::Result<(Proxy, Durat
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    bail!("metaclaw serve did not become healthy; see {}", home.join("serve.log").display())
+    bail!(
+        "metaclaw serve did not become healthy; see {}",
+        home.join("serve.log").display()
+    )
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn rss_mb(pid: u32) -> anyhow::Result<f64> {
@@ -210,6 +253,9 @@ fn metaclaw_binary() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     let sibling = std::env::current_exe()?.with_file_name("metaclaw");
-    anyhow::ensure!(sibling.exists(), "build the proxy first: cargo build --release -p metaclaw-cli");
+    anyhow::ensure!(
+        sibling.exists(),
+        "build the proxy first: cargo build --release -p metaclaw-cli"
+    );
     Ok(sibling)
 }

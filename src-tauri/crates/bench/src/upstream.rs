@@ -29,14 +29,21 @@ pub async fn start() -> anyhow::Result<SocketAddr> {
 
 async fn chat(body: Bytes) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let streaming = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if !streaming {
         let reply = json!({
             "id": "chatcmpl-bench", "object": "chat.completion", "created": 1_764_000_000, "model": "bench-model",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Done: the sync moved to Thursday 15:00 Europe/Berlin."}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 210, "completion_tokens": 14, "total_tokens": 224}
         });
-        return ([(header::CONTENT_TYPE, "application/json")], reply.to_string()).into_response();
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            reply.to_string(),
+        )
+            .into_response();
     }
     let chunk = |delta: Value, finish: Value| {
         let data = json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1_764_000_000,
@@ -55,15 +62,25 @@ async fn chat(body: Bytes) -> Response {
         Bytes::from_static(b"data: [DONE]\n\n"),
     ];
     let body = stream::once(async move { Ok::<_, Infallible>(first) }).chain_rest(rest);
-    ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(body)).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 trait ChainRest {
-    fn chain_rest(self, rest: Vec<Bytes>) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send;
+    fn chain_rest(
+        self,
+        rest: Vec<Bytes>,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send;
 }
 
 impl<S: futures_util::Stream<Item = Result<Bytes, Infallible>> + Send> ChainRest for S {
-    fn chain_rest(self, rest: Vec<Bytes>) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send {
+    fn chain_rest(
+        self,
+        rest: Vec<Bytes>,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send {
         use futures_util::StreamExt;
         let later = stream::once(async move {
             tokio::time::sleep(STREAM_GAP).await;

@@ -7,7 +7,11 @@ mod output;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "metaclaw", version, about = "A learning proxy between your AI agent and its LLM")]
+#[command(
+    name = "metaclaw",
+    version,
+    about = "A learning proxy between your AI agent and its LLM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,7 +41,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let verbose = matches!(cli.command, Command::Serve(_));
     init_logging(if verbose { "info" } else { "warn" });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -33,7 +33,13 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
         let text: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if i == last { c.to_string() } else { format!("{c:<width$}", width = widths[i]) })
+            .map(|(i, c)| {
+                if i == last {
+                    c.to_string()
+                } else {
+                    format!("{c:<width$}", width = widths[i])
+                }
+            })
             .collect();
         println!("{}", text.join("  ").trim_end());
     };

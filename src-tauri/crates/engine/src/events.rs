@@ -7,10 +7,19 @@ use tokio::sync::broadcast;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
-    SessionStarted { session_id: String },
+    SessionStarted {
+        session_id: String,
+    },
     /// `reason`: `done` (the client said so), `idle` (quiet period) or `shutdown`.
-    SessionEnded { session_id: String, reason: String },
-    TurnRecorded { session_id: String, request_id: String, status: String },
+    SessionEnded {
+        session_id: String,
+        reason: String,
+    },
+    TurnRecorded {
+        session_id: String,
+        request_id: String,
+        status: String,
+    },
 }
 
 /// Cheap to clone; publishing never blocks and never fails when nobody listens.

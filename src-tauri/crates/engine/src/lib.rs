@@ -45,7 +45,10 @@ pub enum EngineError {
     #[error(transparent)]
     Upstream(#[from] upstream::UpstreamError),
     #[error("cannot listen on {addr}: {source} (is another metaclaw running? choose another port with --port)")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("the proxy stopped unexpectedly: {0}")]
     Serve(std::io::Error),
 }
@@ -83,7 +86,9 @@ impl Engine {
                 Duration::from_secs_f64(config.upstream.connect_timeout_secs),
             )?),
             None => {
-                tracing::warn!("no upstream configured: requests get 503 until upstream.base_url is set");
+                tracing::warn!(
+                    "no upstream configured: requests get 503 until upstream.base_url is set"
+                );
                 None
             }
         };
@@ -114,15 +119,21 @@ impl Engine {
     }
 
     pub async fn bind(addr: SocketAddr) -> Result<TcpListener, EngineError> {
-        TcpListener::bind(addr).await.map_err(|source| EngineError::Bind {
-            addr: addr.to_string(),
-            source,
-        })
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| EngineError::Bind {
+                addr: addr.to_string(),
+                source,
+            })
     }
 
     /// Serves the proxy until `shutdown` resolves, then ends open sessions and
     /// flushes the store so nothing recorded is lost.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), EngineError> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), EngineError> {
         let sweeper = tokio::spawn(sweep_idle_sessions(self.state.clone()));
         let app = proxy::router(self.state.clone());
         let stopping = Arc::new(tokio::sync::Notify::new());
@@ -159,7 +170,11 @@ pub fn open_library(paths: &AppPaths, config: &Config) -> Result<SkillLibrary, E
     if config.skills.dir.is_empty() {
         let report = install_bundled(&dir)?;
         if !report.installed.is_empty() || !report.updated.is_empty() {
-            tracing::info!(installed = report.installed.len(), updated = report.updated.len(), "starter skills installed");
+            tracing::info!(
+                installed = report.installed.len(),
+                updated = report.updated.len(),
+                "starter skills installed"
+            );
         }
     }
     Ok(SkillLibrary::open(&dir)?)
@@ -168,7 +183,8 @@ pub fn open_library(paths: &AppPaths, config: &Config) -> Result<SkillLibrary, E
 /// Ends sessions that went quiet. Ticks at a quarter of the timeout so an
 /// idle session ends at most 25 % late, without polling faster than needed.
 async fn sweep_idle_sessions(state: Arc<ProxyState>) {
-    let period = (state.sessions.idle_timeout() / 4).clamp(Duration::from_millis(50), Duration::from_secs(15));
+    let period = (state.sessions.idle_timeout() / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(15));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -135,7 +135,13 @@ mod tests {
         let path = dir.path().join("secrets.toml");
         let mut file = SecretFile::load(&path).unwrap();
         file.set("upstream.api_key", "sk-abc").unwrap();
-        assert_eq!(SecretFile::load(&path).unwrap().get("upstream.api_key").expose(), "sk-abc");
+        assert_eq!(
+            SecretFile::load(&path)
+                .unwrap()
+                .get("upstream.api_key")
+                .expose(),
+            "sk-abc"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -143,6 +149,9 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         file.set("upstream.api_key", "").unwrap();
-        assert!(SecretFile::load(&path).unwrap().get("upstream.api_key").is_empty());
+        assert!(SecretFile::load(&path)
+            .unwrap()
+            .get("upstream.api_key")
+            .is_empty());
     }
 }

@@ -78,7 +78,12 @@ impl SessionTracker {
     /// Assigns a request to its session, opening one if needed. A session
     /// that has been quiet past the timeout is replaced by a new one even if
     /// the sweeper has not reached it yet; the old one is returned as ended.
-    pub fn observe(&self, key: &str, source: KeySource, now: Instant) -> (SessionTurn, Option<EndedSession>) {
+    pub fn observe(
+        &self,
+        key: &str,
+        source: KeySource,
+        now: Instant,
+    ) -> (SessionTurn, Option<EndedSession>) {
         let mut live = self.lock();
         let mut expired = None;
         if let Some(session) = live.get(key) {
@@ -138,7 +143,10 @@ impl SessionTracker {
     pub fn drain(&self) -> Vec<EndedSession> {
         self.lock()
             .drain()
-            .map(|(key, s)| EndedSession { session_id: s.id, key })
+            .map(|(key, s)| EndedSession {
+                session_id: s.id,
+                key,
+            })
             .collect()
     }
 
@@ -149,7 +157,9 @@ impl SessionTracker {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveSession>> {
         // A panic while holding this lock cannot leave the map inconsistent
         // (every update is a single insert or remove), so poisoning is ignored.
-        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -182,8 +192,15 @@ mod tests {
         let (first, _) = tracker.observe("k", KeySource::Header, t0);
         tracker.observe("busy", KeySource::Header, t0 + Duration::from_secs(50));
         let ended = tracker.sweep(t0 + Duration::from_secs(61));
-        assert_eq!(ended, vec![EndedSession { session_id: first.session_id.clone(), key: "k".into() }]);
-        let (second, expired) = tracker.observe("k", KeySource::Header, t0 + Duration::from_secs(62));
+        assert_eq!(
+            ended,
+            vec![EndedSession {
+                session_id: first.session_id.clone(),
+                key: "k".into()
+            }]
+        );
+        let (second, expired) =
+            tracker.observe("k", KeySource::Header, t0 + Duration::from_secs(62));
         assert!(second.is_new && expired.is_none());
         assert_ne!(first.session_id, second.session_id);
         assert_eq!(tracker.live_count(), 2);
@@ -194,7 +211,8 @@ mod tests {
         let tracker = SessionTracker::new(Duration::from_secs(10));
         let t0 = Instant::now();
         let (first, _) = tracker.observe("k", KeySource::Header, t0);
-        let (second, expired) = tracker.observe("k", KeySource::Header, t0 + Duration::from_secs(11));
+        let (second, expired) =
+            tracker.observe("k", KeySource::Header, t0 + Duration::from_secs(11));
         assert_eq!(expired.map(|e| e.session_id), Some(first.session_id));
         assert!(second.is_new);
     }
@@ -203,7 +221,10 @@ mod tests {
     fn done_ends_the_session() {
         let tracker = SessionTracker::new(Duration::from_secs(60));
         let (turn, _) = tracker.observe("k", KeySource::Header, Instant::now());
-        assert_eq!(tracker.end("k").map(|e| e.session_id), Some(turn.session_id));
+        assert_eq!(
+            tracker.end("k").map(|e| e.session_id),
+            Some(turn.session_id)
+        );
         assert_eq!(tracker.end("k"), None);
     }
 }

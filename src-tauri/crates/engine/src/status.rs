@@ -22,9 +22,15 @@ pub async fn probe_proxy(host: &str, port: u16) -> ProxyProbe {
         "::" => "::1",
         other => other,
     };
-    let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let url = format!("http://{authority}/healthz");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build();
     let result = match client {
         Ok(client) => client.get(&url).send().await,
         Err(e) => Err(e),

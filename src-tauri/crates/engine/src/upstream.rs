@@ -31,7 +31,11 @@ pub enum UpstreamError {
 }
 
 impl UpstreamClient {
-    pub fn new(target: ResolvedUpstream, timeout: Duration, connect_timeout: Duration) -> Result<UpstreamClient, UpstreamError> {
+    pub fn new(
+        target: ResolvedUpstream,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<UpstreamClient, UpstreamError> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
@@ -42,7 +46,11 @@ impl UpstreamClient {
                 url: target.base_url.clone(),
                 reason: error_chain(&e),
             })?;
-        Ok(UpstreamClient { http, target, timeout })
+        Ok(UpstreamClient {
+            http,
+            target,
+            timeout,
+        })
     }
 
     pub fn target(&self) -> &ResolvedUpstream {
@@ -70,23 +78,42 @@ impl UpstreamClient {
     /// Sends a chat request; resolves when the response headers arrive.
     /// `client_headers` contributes only the Anthropic version and beta
     /// flags a same-dialect client asked for; nothing else is forwarded.
-    pub async fn send_chat(&self, body: Bytes, stream: bool, client_headers: &HeaderMap) -> Result<reqwest::Response, UpstreamError> {
+    pub async fn send_chat(
+        &self,
+        body: Bytes,
+        stream: bool,
+        client_headers: &HeaderMap,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let url = self.chat_url();
         let request = self
             .authorized(self.http.post(&url), client_headers)
             .header("content-type", "application/json")
-            .header("accept", if stream { "text/event-stream" } else { "application/json" })
+            .header(
+                "accept",
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
             .body(body);
         self.send(url, request).await
     }
 
-    pub async fn get_models(&self, client_headers: &HeaderMap) -> Result<reqwest::Response, UpstreamError> {
+    pub async fn get_models(
+        &self,
+        client_headers: &HeaderMap,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let url = self.models_url();
         let request = self.authorized(self.http.get(&url), client_headers);
         self.send(url, request).await
     }
 
-    fn authorized(&self, request: reqwest::RequestBuilder, client_headers: &HeaderMap) -> reqwest::RequestBuilder {
+    fn authorized(
+        &self,
+        request: reqwest::RequestBuilder,
+        client_headers: &HeaderMap,
+    ) -> reqwest::RequestBuilder {
         let key = self.target.api_key.expose();
         match self.target.api {
             Dialect::OpenAi if key.is_empty() => request,
@@ -109,7 +136,11 @@ impl UpstreamClient {
         }
     }
 
-    async fn send(&self, url: String, request: reqwest::RequestBuilder) -> Result<reqwest::Response, UpstreamError> {
+    async fn send(
+        &self,
+        url: String,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
         match tokio::time::timeout(self.timeout, request.send()).await {
             Err(_) => Err(UpstreamError::Timeout {
                 url,
@@ -173,10 +204,22 @@ mod tests {
 
     #[test]
     fn urls_per_api_kind() {
-        assert_eq!(client(Dialect::OpenAi, "http://h/v1").chat_url(), "http://h/v1/chat/completions");
-        assert_eq!(client(Dialect::OpenAi, "http://h/v1").models_url(), "http://h/v1/models");
-        assert_eq!(client(Dialect::Anthropic, "http://h").chat_url(), "http://h/v1/messages");
-        assert_eq!(client(Dialect::Anthropic, "http://h/v1").chat_url(), "http://h/v1/messages");
+        assert_eq!(
+            client(Dialect::OpenAi, "http://h/v1").chat_url(),
+            "http://h/v1/chat/completions"
+        );
+        assert_eq!(
+            client(Dialect::OpenAi, "http://h/v1").models_url(),
+            "http://h/v1/models"
+        );
+        assert_eq!(
+            client(Dialect::Anthropic, "http://h").chat_url(),
+            "http://h/v1/messages"
+        );
+        assert_eq!(
+            client(Dialect::Anthropic, "http://h/v1").chat_url(),
+            "http://h/v1/messages"
+        );
     }
 
     #[tokio::test]

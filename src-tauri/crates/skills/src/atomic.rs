@@ -27,9 +27,8 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), SkillError> {
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SkillError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let temp = temp_path(dir, "write");
-    let result = write_new(&temp, bytes).and_then(|()| {
-        fs::rename(&temp, path).map_err(|e| SkillError::io("replace", path, e))
-    });
+    let result = write_new(&temp, bytes)
+        .and_then(|()| fs::rename(&temp, path).map_err(|e| SkillError::io("replace", path, e)));
     if result.is_err() {
         // Best effort: the temp file is hidden, so a leftover is harmless.
         let _ = fs::remove_file(&temp);

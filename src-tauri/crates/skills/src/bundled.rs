@@ -67,7 +67,8 @@ pub(crate) fn install_from(
     skills: &[(&str, &[u8])],
 ) -> Result<BundledReport, SkillError> {
     fs::create_dir_all(dir).map_err(|e| SkillError::io("create the skill library", dir, e))?;
-    let root = fs::canonicalize(dir).map_err(|e| SkillError::io("open the skill library", dir, e))?;
+    let root =
+        fs::canonicalize(dir).map_err(|e| SkillError::io("open the skill library", dir, e))?;
     let mut manifest = read_manifest(dir)?;
     let before = manifest.clone();
     let mut report = BundledReport::default();

@@ -109,7 +109,9 @@ fn existing_user_folder_is_never_overwritten() {
 fn corrupt_manifest_is_an_error_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(MANIFEST_FILE), "[1, 2]").unwrap();
-    let err = install_from(dir.path(), &[("tz", V1)]).unwrap_err().to_string();
+    let err = install_from(dir.path(), &[("tz", V1)])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(MANIFEST_FILE), "{err}");
     assert!(!dir.path().join("tz").exists());
 }
@@ -135,7 +137,10 @@ fn real_bundle_installs_cleanly() {
         .skills()
         .iter()
         .all(|s| s.origin == SkillOrigin::Bundled));
-    assert_eq!(install_bundled(dir.path()).unwrap(), BundledReport::default());
+    assert_eq!(
+        install_bundled(dir.path()).unwrap(),
+        BundledReport::default()
+    );
 }
 
 #[test]
@@ -158,7 +163,10 @@ fn bundled_skills_are_well_formed() {
         let lines = skill.body.trim().lines().count();
         assert!((15..=40).contains(&lines), "{name}: body has {lines} lines");
         assert!(!text.contains('\r'), "{name}: use LF line endings");
-        assert_eq!(Skill::parse(&skill.to_markdown(), Path::new(name)).unwrap(), skill);
+        assert_eq!(
+            Skill::parse(&skill.to_markdown(), Path::new(name)).unwrap(),
+            skill
+        );
     }
     assert!(categories.len() >= 4, "{categories:?}");
 }
@@ -173,14 +181,38 @@ fn bundled_skills_are_found_by_typical_requests() {
         .collect();
     let snapshot = crate::LibrarySnapshot::from_skills(skills);
     let cases = [
-        ("what time is 3pm in Tokyo for someone in New York?", "time-zone-conversions"),
-        ("I got this traceback, can you fix it? Traceback (most recent call last)", "read-errors-fully"),
-        ("write a regex that matches email addresses", "build-and-test-regexes"),
-        ("summarize this long PDF report for me", "summarize-long-documents"),
-        ("fetch all pages from the GitHub API, I keep getting 429 too many requests", "paginated-api-calls"),
-        ("delete all the .tmp files in this folder with rm", "safe-shell-commands"),
-        ("set up a virtualenv and pip install requests", "python-virtualenvs"),
-        ("why is this function so slow? profile it", "profile-before-optimizing"),
+        (
+            "what time is 3pm in Tokyo for someone in New York?",
+            "time-zone-conversions",
+        ),
+        (
+            "I got this traceback, can you fix it? Traceback (most recent call last)",
+            "read-errors-fully",
+        ),
+        (
+            "write a regex that matches email addresses",
+            "build-and-test-regexes",
+        ),
+        (
+            "summarize this long PDF report for me",
+            "summarize-long-documents",
+        ),
+        (
+            "fetch all pages from the GitHub API, I keep getting 429 too many requests",
+            "paginated-api-calls",
+        ),
+        (
+            "delete all the .tmp files in this folder with rm",
+            "safe-shell-commands",
+        ),
+        (
+            "set up a virtualenv and pip install requests",
+            "python-virtualenvs",
+        ),
+        (
+            "why is this function so slow? profile it",
+            "profile-before-optimizing",
+        ),
     ];
     for (query, expected) in cases {
         let hits = snapshot.search(query, 3);

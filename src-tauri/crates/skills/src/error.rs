@@ -32,7 +32,11 @@ pub enum SkillError {
 
     /// The file exceeds the size a skill may have.
     #[error("{}: file is {size} bytes, more than the {limit}-byte limit for a SKILL.md", path.display())]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
 
     /// The file does not start with a `---` front matter block, or never closes it.
     #[error("{}: {reason}", path.display())]
@@ -94,7 +98,11 @@ pub enum SkillError {
 
 impl SkillError {
     /// Shorthand for an [`SkillError::Io`] error.
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         SkillError::Io {
             action,
             path: path.into(),

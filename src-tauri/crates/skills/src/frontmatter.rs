@@ -88,7 +88,9 @@ pub(crate) fn lenient_mapping(yaml: &str) -> Option<Mapping> {
             return None;
         }
         let value = value.trim();
-        let yaml_syntax = ['[', '{', '"', '\'', '|', '>', '&', '*', '!', '-', '%', '@', '`'];
+        let yaml_syntax = [
+            '[', '{', '"', '\'', '|', '>', '&', '*', '!', '-', '%', '@', '`',
+        ];
         if value.starts_with(yaml_syntax) || value.contains(" #") {
             return None;
         }
@@ -97,7 +99,10 @@ pub(crate) fn lenient_mapping(yaml: &str) -> Option<Mapping> {
         } else {
             Value::String(value.to_owned())
         };
-        if mapping.insert(Value::String(key.to_owned()), value).is_some() {
+        if mapping
+            .insert(Value::String(key.to_owned()), value)
+            .is_some()
+        {
             return None;
         }
     }
@@ -158,7 +163,10 @@ mod tests {
     fn lenient_reading_of_unquoted_colons() {
         let m = lenient_mapping("\nname: a\ndescription: Use when: things break\n# note\nempty:\n")
             .unwrap();
-        assert_eq!(m.get("description").and_then(Value::as_str), Some("Use when: things break"));
+        assert_eq!(
+            m.get("description").and_then(Value::as_str),
+            Some("Use when: things break")
+        );
         assert_eq!(m.get("empty"), Some(&Value::Null));
         for yaml in [
             "name: a\n  nested: b\n",

@@ -3,8 +3,7 @@
 //! Built once per snapshot and then only read, so all the arithmetic that does
 //! not depend on the query (field weights, length normalisation, saturation,
 //! idf) is done at build time: each posting stores the finished contribution of
-//! its term to its document's score, and a query only adds numbers up (see
-//! `search` for how it avoids adding most of them).
+//! its term to its document's score, and a query only adds numbers up.
 
 use std::collections::HashMap;
 
@@ -50,9 +49,6 @@ pub(crate) struct SkillIndex {
     /// Term `t`'s postings are `postings[offsets[t]..offsets[t + 1]]`, by document.
     offsets: Vec<u32>,
     postings: Vec<Posting>,
-    /// The largest impact in each term's postings: the most that term can add
-    /// to any document's score, which lets a query skip work (see `search`).
-    max_impact: Vec<f32>,
     docs: usize,
 }
 
@@ -72,7 +68,6 @@ impl SkillIndex {
             stems: HashMap::new(),
             offsets: Vec::new(),
             postings: Vec::new(),
-            max_impact: Vec::new(),
             docs: 0,
         };
         let mut entries = Vec::new();
@@ -157,8 +152,14 @@ impl SkillIndex {
             .collect();
 
         let mut cursor = self.offsets.clone();
-        self.postings = vec![Posting { doc: 0, impact: 0.0 }; entries.len()];
-        self.max_impact = vec![0.0; terms];
+        self.postings = vec![
+            Posting {
+                doc: 0,
+                impact: 0.0
+            };
+            entries.len()
+        ];
+
         for entry in entries {
             let length = &lengths[entry.doc as usize];
             let mut tf = 0f32;
@@ -170,8 +171,6 @@ impl SkillIndex {
                 }
             }
             let impact = idf[entry.term as usize] * tf * (K1 + 1.0) / (K1 + tf);
-            let max = &mut self.max_impact[entry.term as usize];
-            *max = max.max(impact);
             let slot = &mut cursor[entry.term as usize];
             self.postings[*slot as usize] = Posting {
                 doc: entry.doc,

@@ -25,8 +25,13 @@ fn open_fails_when_the_folder_cannot_exist() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     fs::write(&file, "x").unwrap();
-    let err = SkillLibrary::open(&file.join("skills")).unwrap_err().to_string();
-    assert!(err.contains("could not create the skill library folder"), "{err}");
+    let err = SkillLibrary::open(&file.join("skills"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("could not create the skill library folder"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -43,7 +48,13 @@ fn write_then_read_back_and_delete() {
     assert_eq!(path, library.dir().join("fresh").join("SKILL.md"));
     let snapshot = library.snapshot();
     let loaded = snapshot.get("fresh").unwrap();
-    assert_eq!(**loaded, Skill { path, ..new.clone() });
+    assert_eq!(
+        **loaded,
+        Skill {
+            path,
+            ..new.clone()
+        }
+    );
 
     // Overwrite in place.
     new.description = "Use when testing rewrites.".to_owned();
@@ -73,7 +84,10 @@ fn write_refuses_bad_skills() {
     let library = SkillLibrary::open(dir.path()).unwrap();
     for name in ["../escape", "", "UPPER", "a/b", ".hidden"] {
         let err = library.write_skill(&skill(name)).unwrap_err();
-        assert!(matches!(err, SkillError::InvalidName { .. }), "{name}: {err}");
+        assert!(
+            matches!(err, SkillError::InvalidName { .. }),
+            "{name}: {err}"
+        );
     }
     let mut empty = skill("empty");
     empty.description = " ".to_owned();

@@ -110,7 +110,8 @@ fn load_skill(
     }
     // Bundled means "as shipped": an edited copy is the user's own.
     if skill.origin == SkillOrigin::User
-        && manifest.get(&skill.name).map(String::as_str) == Some(content_hash(text.as_bytes()).as_str())
+        && manifest.get(&skill.name).map(String::as_str)
+            == Some(content_hash(text.as_bytes()).as_str())
     {
         skill.origin = SkillOrigin::Bundled;
     }
@@ -119,7 +120,11 @@ fn load_skill(
 
 /// Reads a SKILL.md after checking that it stays inside the library, is a
 /// regular file, is not too large and is UTF-8.
-pub(crate) fn read_skill_file(root: &Path, folder: &Path, file: &Path) -> Result<String, SkillError> {
+pub(crate) fn read_skill_file(
+    root: &Path,
+    folder: &Path,
+    file: &Path,
+) -> Result<String, SkillError> {
     if fs::symlink_metadata(file).is_err() {
         return Err(SkillError::MissingSkillFile {
             dir: folder.to_owned(),

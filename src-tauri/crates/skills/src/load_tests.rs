@@ -55,11 +55,31 @@ fn broken_files_each_become_one_problem() {
         ("no-front", b"# Title\n", "no front matter"),
         ("unclosed", b"---\nname: unclosed\n", "never closed"),
         ("bad-yaml", b"---\nname: [bad-yaml\n---\n", "invalid YAML"),
-        ("no-name", b"---\ndescription: d\n---\n", "`name` is missing"),
-        ("no-desc", b"---\nname: no-desc\n---\n", "`description` is missing"),
-        ("bad-name", b"---\nname: Bad_Name\ndescription: d\n---\n", "`name` is not valid"),
-        ("mismatch", b"---\nname: other\ndescription: d\n---\n", "the folder is `mismatch`"),
-        ("binary", b"---\nname: binary\ndescription: \xff\xfe\n---\n", "not UTF-8"),
+        (
+            "no-name",
+            b"---\ndescription: d\n---\n",
+            "`name` is missing",
+        ),
+        (
+            "no-desc",
+            b"---\nname: no-desc\n---\n",
+            "`description` is missing",
+        ),
+        (
+            "bad-name",
+            b"---\nname: Bad_Name\ndescription: d\n---\n",
+            "`name` is not valid",
+        ),
+        (
+            "mismatch",
+            b"---\nname: other\ndescription: d\n---\n",
+            "the folder is `mismatch`",
+        ),
+        (
+            "binary",
+            b"---\nname: binary\ndescription: \xff\xfe\n---\n",
+            "not UTF-8",
+        ),
     ];
     for (folder, content, expected) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -68,17 +88,30 @@ fn broken_files_each_become_one_problem() {
         write_skill(dir.path(), "fine", &good("fine"));
         let snapshot = load_dir(dir.path());
         assert_eq!(snapshot.len(), 1, "{folder}: the good skill still loads");
-        assert_eq!(snapshot.problems().len(), 1, "{folder}: {:?}", snapshot.problems());
+        assert_eq!(
+            snapshot.problems().len(),
+            1,
+            "{folder}: {:?}",
+            snapshot.problems()
+        );
         let problem = &snapshot.problems()[0];
         assert_eq!(problem.path, dir.path().join(folder).join(SKILL_FILE));
-        assert!(problem.reason.contains(expected), "{folder}: {}", problem.reason);
+        assert!(
+            problem.reason.contains(expected),
+            "{folder}: {}",
+            problem.reason
+        );
     }
 }
 
 #[test]
 fn yaml_problem_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    write_skill(dir.path(), "y", "---\nname: y\ndescription: d\nlist: [a, b\n---\n");
+    write_skill(
+        dir.path(),
+        "y",
+        "---\nname: y\ndescription: d\nlist: [a, b\n---\n",
+    );
     let problem = only_problem(dir.path());
     assert!(problem.reason.contains("line"), "{}", problem.reason);
 }
@@ -90,7 +123,11 @@ fn oversized_file() {
     text.push_str(&"x".repeat(MAX_SKILL_BYTES as usize));
     write_skill(dir.path(), "big", &text);
     let problem = only_problem(dir.path());
-    assert!(problem.reason.contains("262144-byte limit"), "{}", problem.reason);
+    assert!(
+        problem.reason.contains("262144-byte limit"),
+        "{}",
+        problem.reason
+    );
 }
 
 #[test]
@@ -111,7 +148,11 @@ fn skill_file_that_is_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(dir.path().join("odd").join(SKILL_FILE)).unwrap();
     let problem = only_problem(dir.path());
-    assert!(problem.reason.contains("not a regular file"), "{}", problem.reason);
+    assert!(
+        problem.reason.contains("not a regular file"),
+        "{}",
+        problem.reason
+    );
 }
 
 #[cfg(unix)]
@@ -126,15 +167,26 @@ fn symlinks_must_stay_inside_the_library() {
     // A folder symlink escaping the library.
     symlink(outside.path().join("secret"), lib.join("secret")).unwrap();
     let problem = only_problem(lib);
-    assert!(problem.reason.contains("outside the skill library"), "{}", problem.reason);
+    assert!(
+        problem.reason.contains("outside the skill library"),
+        "{}",
+        problem.reason
+    );
     fs::remove_file(lib.join("secret")).unwrap();
 
     // A SKILL.md symlink escaping the library.
     fs::create_dir(lib.join("secret")).unwrap();
-    symlink(outside.path().join("secret").join(SKILL_FILE), lib.join("secret").join(SKILL_FILE))
-        .unwrap();
+    symlink(
+        outside.path().join("secret").join(SKILL_FILE),
+        lib.join("secret").join(SKILL_FILE),
+    )
+    .unwrap();
     let problem = only_problem(lib);
-    assert!(problem.reason.contains("outside the skill library"), "{}", problem.reason);
+    assert!(
+        problem.reason.contains("outside the skill library"),
+        "{}",
+        problem.reason
+    );
     fs::remove_dir_all(lib.join("secret")).unwrap();
 
     // A broken symlink.

@@ -130,7 +130,14 @@ mod tests {
 
     #[test]
     fn accepts_slugs() {
-        for name in ["a", "git", "verify-time-zones", "x2", "2fa-setup", &"a".repeat(64)] {
+        for name in [
+            "a",
+            "git",
+            "verify-time-zones",
+            "x2",
+            "2fa-setup",
+            &"a".repeat(64),
+        ] {
             assert!(validate_name(name).is_ok(), "{name}");
         }
     }

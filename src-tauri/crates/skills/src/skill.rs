@@ -147,7 +147,7 @@ impl Skill {
                         // `parts.yaml` starts with one extra newline, so this is a file line.
                         line: err.location().map(|location| location.line()),
                         message: err.to_string(),
-                    })
+                    });
                 }
             },
         };

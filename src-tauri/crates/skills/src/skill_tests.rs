@@ -64,7 +64,15 @@ fn round_trips_through_markdown() {
         .collect();
     assert_eq!(
         order,
-        ["name", "description", "category", "status", "origin", "z", "b"]
+        [
+            "name",
+            "description",
+            "category",
+            "status",
+            "origin",
+            "z",
+            "b"
+        ]
     );
 }
 
@@ -103,7 +111,10 @@ fn crlf_and_bom() {
 #[test]
 fn missing_fields_are_named() {
     let err = parse_err("---\ndescription: d\n---\n");
-    assert!(err.contains(PATH) && err.contains("`name` is missing"), "{err}");
+    assert!(
+        err.contains(PATH) && err.contains("`name` is missing"),
+        "{err}"
+    );
     let err = parse_err("---\nname: a\n---\n");
     assert!(err.contains("`description` is missing"), "{err}");
     let err = parse_err("---\nname: a\ndescription: '  '\n---\n");
@@ -115,11 +126,20 @@ fn missing_fields_are_named() {
 #[test]
 fn wrong_types_are_named() {
     let err = parse_err("---\nname: 12\ndescription: d\n---\n");
-    assert!(err.contains("`name` must be a string, not a number"), "{err}");
+    assert!(
+        err.contains("`name` must be a string, not a number"),
+        "{err}"
+    );
     let err = parse_err("---\nname: a\ndescription: [d]\n---\n");
-    assert!(err.contains("`description` must be a string, not a list"), "{err}");
+    assert!(
+        err.contains("`description` must be a string, not a list"),
+        "{err}"
+    );
     let err = parse_err("---\nname: a\ndescription: d\ncategory: {x: 1}\n---\n");
-    assert!(err.contains("`category` must be a string, not a mapping"), "{err}");
+    assert!(
+        err.contains("`category` must be a string, not a mapping"),
+        "{err}"
+    );
     let err = parse_err("---\nname: a\ndescription: d\nstatus: maybe\n---\n");
     assert!(err.contains("`status`") && err.contains("`maybe`"), "{err}");
     assert!(err.contains("active"), "{err}");
@@ -140,7 +160,10 @@ fn yaml_errors_report_the_file_line() {
         other => panic!("expected a YAML error, got {other:?}"),
     }
     let text = err.to_string();
-    assert!(text.contains(PATH) && text.contains("invalid YAML"), "{text}");
+    assert!(
+        text.contains(PATH) && text.contains("invalid YAML"),
+        "{text}"
+    );
 
     let err = parse("---\nname: a\n\tdescription: d\n---\n").unwrap_err();
     match err {
@@ -154,7 +177,10 @@ fn yaml_errors_report_the_file_line() {
 #[test]
 fn unquoted_colons_are_forgiven() {
     let skill = parse("---\nname: a\ndescription: Use when working on git and sql: commit query\ncategory: git\n---\nbody\n").unwrap();
-    assert_eq!(skill.description, "Use when working on git and sql: commit query");
+    assert_eq!(
+        skill.description,
+        "Use when working on git and sql: commit query"
+    );
     assert_eq!(skill.category.as_deref(), Some("git"));
     // Rewritten, the file is valid YAML.
     let rendered = skill.to_markdown();
@@ -185,7 +211,11 @@ fn status_and_origin_words() {
             format!("\"{status}\"")
         );
     }
-    for origin in [SkillOrigin::Bundled, SkillOrigin::User, SkillOrigin::Evolved] {
+    for origin in [
+        SkillOrigin::Bundled,
+        SkillOrigin::User,
+        SkillOrigin::Evolved,
+    ] {
         assert_eq!(
             serde_json::to_string(&origin).unwrap(),
             format!("\"{origin}\"")

@@ -187,7 +187,10 @@ mod tests {
         ]);
         let names: Vec<_> = snapshot.skills().iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["alpha", "mid", "zeta"]);
-        assert_eq!(snapshot.get("mid").map(|s| s.description.as_str()), Some("middle"));
+        assert_eq!(
+            snapshot.get("mid").map(|s| s.description.as_str()),
+            Some("middle")
+        );
         assert!(snapshot.get("nope").is_none());
         assert_eq!(snapshot.len(), 3);
         assert!(!snapshot.is_empty());
@@ -205,10 +208,18 @@ mod tests {
         ]);
         assert_eq!(snapshot.len(), 1);
         assert_eq!(snapshot.skills()[0].description, "first");
-        let reasons: Vec<_> = snapshot.problems().iter().map(|p| p.reason.as_str()).collect();
+        let reasons: Vec<_> = snapshot
+            .problems()
+            .iter()
+            .map(|p| p.reason.as_str())
+            .collect();
         assert_eq!(reasons.len(), 2);
-        assert!(reasons.iter().any(|r| r.contains("duplicate skill name `same`")));
-        assert!(reasons.iter().any(|r| r.contains("invalid skill name `Bad Name`")));
+        assert!(reasons
+            .iter()
+            .any(|r| r.contains("duplicate skill name `same`")));
+        assert!(reasons
+            .iter()
+            .any(|r| r.contains("invalid skill name `Bad Name`")));
     }
 
     #[test]
@@ -227,7 +238,10 @@ mod tests {
         let names: Vec<_> = hits.iter().map(|h| h.skill.name.as_str()).collect();
         assert_eq!(names, ["tz-active"]);
         assert!(snapshot.search("", 10).is_empty());
-        assert_eq!(snapshot.get("tz-disabled").map(|s| s.status), Some(SkillStatus::Disabled));
+        assert_eq!(
+            snapshot.get("tz-disabled").map(|s| s.status),
+            Some(SkillStatus::Disabled)
+        );
     }
 
     #[test]

@@ -108,18 +108,143 @@ fn camel_parts(word: &str) -> Vec<&str> {
 /// Common English words that say nothing about which skill applies.
 /// Sorted, for binary search.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
-    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
-    "but", "by", "can", "could", "did", "do", "does", "doing", "done", "down", "during", "each",
-    "etc", "few", "for", "from", "further", "get", "got", "had", "has", "have", "having", "he",
-    "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into",
-    "is", "it", "its", "itself", "just", "let", "me", "might", "more", "most", "must", "my",
-    "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our",
-    "ours", "ourselves", "out", "over", "own", "please", "same", "shall", "she", "should", "so",
-    "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then",
-    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
-    "us", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
-    "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "done",
+    "down",
+    "during",
+    "each",
+    "etc",
+    "few",
+    "for",
+    "from",
+    "further",
+    "get",
+    "got",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "let",
+    "me",
+    "might",
+    "more",
+    "most",
+    "must",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "please",
+    "same",
+    "shall",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "us",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
 ];
 
 fn is_stopword(word: &str) -> bool {
@@ -149,13 +274,19 @@ mod tests {
             ["write", "git", "commit", "messag"]
         );
         assert_eq!(terms("git-workflow"), ["git", "workflow"]);
-        assert_eq!(terms("Committing, committed; commits"), ["commit", "commit", "commit"]);
+        assert_eq!(
+            terms("Committing, committed; commits"),
+            ["commit", "commit", "commit"]
+        );
     }
 
     #[test]
     fn keeps_identifiers_and_splits_camel_case() {
         assert_eq!(terms("TypeError"), ["typeerror", "type", "error"]);
-        assert_eq!(terms("parseJSONValue"), ["parsejsonvalu", "pars", "json", "valu"]);
+        assert_eq!(
+            terms("parseJSONValue"),
+            ["parsejsonvalu", "pars", "json", "valu"]
+        );
         assert_eq!(terms("utf8 x2 a"), ["utf8", "x2"]);
         assert_eq!(terms("HTTP"), ["http"]);
     }
@@ -179,6 +310,9 @@ mod tests {
         assert_eq!(camel_parts("lower"), ["lower"]);
         assert_eq!(camel_parts("Upper"), ["Upper"]);
         assert_eq!(camel_parts("ABC"), ["ABC"]);
-        assert_eq!(camel_parts("getHTTPResponse2Code"), ["get", "HTTP", "Response2", "Code"]);
+        assert_eq!(
+            camel_parts("getHTTPResponse2Code"),
+            ["get", "HTTP", "Response2", "Code"]
+        );
     }
 }

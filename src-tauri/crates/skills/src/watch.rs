@@ -100,7 +100,11 @@ mod tests {
     }
 
     /// Waits up to five seconds for the library to satisfy `check`.
-    fn eventually(library: &SkillLibrary, what: &str, check: impl Fn(&crate::LibrarySnapshot) -> bool) {
+    fn eventually(
+        library: &SkillLibrary,
+        what: &str,
+        check: impl Fn(&crate::LibrarySnapshot) -> bool,
+    ) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if check(&library.snapshot()) {
@@ -122,11 +126,14 @@ mod tests {
 
         write(dir.path(), "first", "Use when testing edits.");
         eventually(&library, "edited skill", |s| {
-            s.get("first").is_some_and(|k| k.description == "Use when testing edits.")
+            s.get("first")
+                .is_some_and(|k| k.description == "Use when testing edits.")
         });
 
         fs::write(dir.path().join("first/SKILL.md"), "broken").unwrap();
-        eventually(&library, "broken skill", |s| s.is_empty() && s.problems().len() == 1);
+        eventually(&library, "broken skill", |s| {
+            s.is_empty() && s.problems().len() == 1
+        });
 
         write(dir.path(), "first", "Use when renaming.");
         eventually(&library, "fixed skill", |s| s.get("first").is_some());
@@ -136,7 +143,9 @@ mod tests {
         });
 
         fs::remove_dir_all(dir.path().join("moved")).unwrap();
-        eventually(&library, "deleted skill", |s| s.is_empty() && s.problems().is_empty());
+        eventually(&library, "deleted skill", |s| {
+            s.is_empty() && s.problems().is_empty()
+        });
 
         drop(watcher);
         write(dir.path(), "after", "Use when the watcher is gone.");

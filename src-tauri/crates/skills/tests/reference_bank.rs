@@ -10,8 +10,8 @@ fn bank() -> PathBuf {
     if let Some(dir) = std::env::var_os("METACLAW_REFERENCE_SKILLS") {
         return PathBuf::from(dir);
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../../shared/reference/metaclaw-skills");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/reference/metaclaw-skills");
     assert!(
         dir.is_dir(),
         "reference skill bank not found at {}; set METACLAW_REFERENCE_SKILLS",
@@ -51,7 +51,12 @@ fn round_trips_through_markdown_and_the_library() {
         assert_eq!(&Skill::parse(&text, &skill.path).unwrap(), &**skill);
         // ...and says the same as the original file, key for key.
         let original = fs::read_to_string(&skill.path).unwrap();
-        assert_eq!(front_matter(&text), front_matter(&original), "{}", skill.name);
+        assert_eq!(
+            front_matter(&text),
+            front_matter(&original),
+            "{}",
+            skill.name
+        );
         assert!(original.ends_with(&skill.body));
         library.write_skill(skill).unwrap();
     }
@@ -80,11 +85,26 @@ fn relevant_skills_rank_first() {
     let snapshot = SkillLibrary::open(&bank()).unwrap().snapshot();
     let cases = [
         ("how should I write my git commit message", "git-workflow"),
-        ("write a SQL query that joins the orders and customers tables", "sql-best-practices"),
-        ("where should I store the API keys and passwords for this service", "secrets-management"),
-        ("which chart should I use to show sales over time", "visualization-selection"),
-        ("draft a professional email to a client about the delayed delivery", "professional-email-drafting"),
-        ("implement login with JWT and OAuth2 refresh tokens", "auth-and-authorization-patterns"),
+        (
+            "write a SQL query that joins the orders and customers tables",
+            "sql-best-practices",
+        ),
+        (
+            "where should I store the API keys and passwords for this service",
+            "secrets-management",
+        ),
+        (
+            "which chart should I use to show sales over time",
+            "visualization-selection",
+        ),
+        (
+            "draft a professional email to a client about the delayed delivery",
+            "professional-email-drafting",
+        ),
+        (
+            "implement login with JWT and OAuth2 refresh tokens",
+            "auth-and-authorization-patterns",
+        ),
     ];
     for (query, expected) in cases {
         let hits = snapshot.search(query, 5);

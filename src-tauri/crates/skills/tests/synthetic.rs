@@ -5,14 +5,72 @@ use std::time::Instant;
 use metaclaw_skills::{LibrarySnapshot, Skill, SkillStatus};
 
 const WORDS: &[&str] = &[
-    "deploy", "database", "schema", "migration", "invoice", "calendar", "meeting", "python",
-    "rust", "javascript", "docker", "kubernetes", "network", "timeout", "retry", "cache",
-    "memory", "profile", "latency", "report", "summary", "email", "customer", "budget",
-    "forecast", "chart", "spreadsheet", "regex", "parser", "token", "secret", "backup",
-    "restore", "logging", "metrics", "alert", "incident", "release", "version", "branch",
-    "review", "refactor", "test", "fixture", "mock", "browser", "render", "layout", "font",
-    "image", "upload", "download", "queue", "worker", "schedule", "cron", "timezone", "locale",
-    "translate", "currency", "payment", "refund", "shipping", "inventory", "search", "index",
+    "deploy",
+    "database",
+    "schema",
+    "migration",
+    "invoice",
+    "calendar",
+    "meeting",
+    "python",
+    "rust",
+    "javascript",
+    "docker",
+    "kubernetes",
+    "network",
+    "timeout",
+    "retry",
+    "cache",
+    "memory",
+    "profile",
+    "latency",
+    "report",
+    "summary",
+    "email",
+    "customer",
+    "budget",
+    "forecast",
+    "chart",
+    "spreadsheet",
+    "regex",
+    "parser",
+    "token",
+    "secret",
+    "backup",
+    "restore",
+    "logging",
+    "metrics",
+    "alert",
+    "incident",
+    "release",
+    "version",
+    "branch",
+    "review",
+    "refactor",
+    "test",
+    "fixture",
+    "mock",
+    "browser",
+    "render",
+    "layout",
+    "font",
+    "image",
+    "upload",
+    "download",
+    "queue",
+    "worker",
+    "schedule",
+    "cron",
+    "timezone",
+    "locale",
+    "translate",
+    "currency",
+    "payment",
+    "refund",
+    "shipping",
+    "inventory",
+    "search",
+    "index",
 ];
 
 /// A small deterministic generator, so failures reproduce.
@@ -20,12 +78,18 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) as usize
     }
 
     fn words(&mut self, n: usize) -> String {
-        (0..n).map(|_| WORDS[self.next() % WORDS.len()]).collect::<Vec<_>>().join(" ")
+        (0..n)
+            .map(|_| WORDS[self.next() % WORDS.len()])
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -38,7 +102,11 @@ fn corpus() -> Vec<Skill> {
             for _ in 0..20 {
                 body.push_str(&format!("- {}\n", rng.words(10)));
             }
-            let mut skill = Skill::new(format!("skill-{i:05}-{}", rng.words(2).replace(' ', "-")), description, body);
+            let mut skill = Skill::new(
+                format!("skill-{i:05}-{}", rng.words(2).replace(' ', "-")),
+                description,
+                body,
+            );
             skill.category = Some(WORDS[i % 7].to_owned());
             // Every tenth skill is inactive and must never be returned.
             if i % 10 == 3 {
@@ -63,8 +131,14 @@ fn ten_thousand_skills() {
 
     // Unique words find their one skill first.
     for i in (500..10_000).step_by(1000) {
-        let hits = snapshot.search(&format!("please look at zebra{i} and the database schema"), 5);
-        assert!(hits[0].skill.description.contains(&format!("zebra{i}")), "zebra{i}");
+        let hits = snapshot.search(
+            &format!("please look at zebra{i} and the database schema"),
+            5,
+        );
+        assert!(
+            hits[0].skill.description.contains(&format!("zebra{i}")),
+            "zebra{i}"
+        );
     }
 
     let mut rng = Lcg(99);
@@ -98,7 +172,18 @@ fn ten_thousand_skills() {
     assert!(snapshot.search("the and of to", 5).is_empty());
     assert!(snapshot.search("xylophone", 5).is_empty());
     assert!(snapshot.search("deploy", 0).is_empty());
-    assert_eq!(snapshot.search("deploy", usize::MAX).len(), snapshot.skills().iter().filter(|s| s.status == SkillStatus::Active && (s.description.contains("deploy") || s.body.contains("deploy") || s.name.contains("deploy") || s.category.as_deref() == Some("deploy"))).count());
+    assert_eq!(
+        snapshot.search("deploy", usize::MAX).len(),
+        snapshot
+            .skills()
+            .iter()
+            .filter(|s| s.status == SkillStatus::Active
+                && (s.description.contains("deploy")
+                    || s.body.contains("deploy")
+                    || s.name.contains("deploy")
+                    || s.category.as_deref() == Some("deploy")))
+            .count()
+    );
 
     eprintln!("index build {built:?}, typical query {per_query:?}, 20 KB log query {long_query:?}");
 }

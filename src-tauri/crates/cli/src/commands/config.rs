@@ -63,7 +63,11 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn describe(entry: &ConfigEntry) -> String {
-    let value = if entry.value.is_empty() { "\"\"" } else { &entry.value };
+    let value = if entry.value.is_empty() {
+        "\"\""
+    } else {
+        &entry.value
+    };
     match (entry.source, &entry.env_var) {
         (ValueSource::Env, Some(var)) => format!("{} = {value}   (from ${var})", entry.key),
         (ValueSource::Default, _) => format!("{} = {value}   (default)", entry.key),

@@ -34,6 +34,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = Engine::bind(addr).await?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!("metaclaw proxy listening on http://{local} (OpenAI: http://{local}/v1, Anthropic: http://{local})");
-    engine.serve(listener, metaclaw_engine::shutdown_signal()).await?;
+    engine
+        .serve(listener, metaclaw_engine::shutdown_signal())
+        .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,10 @@ pub fn run(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print_table(&["ID", "STARTED", "LAST", "TURNS", "ENDED", "KEY FROM"], &rows);
+            print_table(
+                &["ID", "STARTED", "LAST", "TURNS", "ENDED", "KEY FROM"],
+                &rows,
+            );
         }
         SessionsCommand::Show { id, json } => {
             let detail = reader
@@ -66,13 +69,19 @@ pub fn run(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                 .map(|r| r.session(&id))
                 .transpose()?
                 .flatten()
-                .ok_or_else(|| anyhow::anyhow!("no session with id {id:?} (see `metaclaw sessions list`)"))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no session with id {id:?} (see `metaclaw sessions list`)")
+                })?;
             if json {
                 return print_json(&detail);
             }
             let s = &detail.session;
             println!("session  {}", s.id);
-            println!("started  {}   last {}", local_time(s.started_at_ms), local_time(s.last_seen_at_ms));
+            println!(
+                "started  {}   last {}",
+                local_time(s.started_at_ms),
+                local_time(s.last_seen_at_ms)
+            );
             println!("ended    {}", s.end_reason.as_deref().unwrap_or("open"));
             println!();
             let rows: Vec<Vec<String>> = detail
@@ -92,7 +101,12 @@ pub fn run(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print_table(&["#", "TIME", "TYPE", "API", "MODEL", "STATUS", "LATENCY", "TOKENS", "SKILLS"], &rows);
+            print_table(
+                &[
+                    "#", "TIME", "TYPE", "API", "MODEL", "STATUS", "LATENCY", "TOKENS", "SKILLS",
+                ],
+                &rows,
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

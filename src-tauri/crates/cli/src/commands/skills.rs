@@ -92,17 +92,30 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print_table(&["NAME", "STATUS", "ORIGIN", "USED", "LAST USED", "DESCRIPTION"], &rows);
+            print_table(
+                &[
+                    "NAME",
+                    "STATUS",
+                    "ORIGIN",
+                    "USED",
+                    "LAST USED",
+                    "DESCRIPTION",
+                ],
+                &rows,
+            );
             println!("{} skills in {}", summaries.len(), library.dir().display());
             if !snapshot.problems().is_empty() {
-                println!("{} broken skill files skipped: run `metaclaw skills check`", snapshot.problems().len());
+                println!(
+                    "{} broken skill files skipped: run `metaclaw skills check`",
+                    snapshot.problems().len()
+                );
             }
         }
         SkillsCommand::Show { name, json } => {
             metaclaw_skills::validate_name(&name)?;
-            let skill = snapshot
-                .get(&name)
-                .ok_or_else(|| anyhow::anyhow!("no skill named {name:?} in {}", library.dir().display()))?;
+            let skill = snapshot.get(&name).ok_or_else(|| {
+                anyhow::anyhow!("no skill named {name:?} in {}", library.dir().display())
+            })?;
             let usage = skill_usage(store.paths());
             if json {
                 #[derive(Serialize)]
@@ -135,7 +148,13 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
             }
             let rows: Vec<Vec<String>> = hits
                 .iter()
-                .map(|h| vec![format!("{:.2}", h.score), h.skill.name.clone(), truncate(&h.skill.description, 80)])
+                .map(|h| {
+                    vec![
+                        format!("{:.2}", h.score),
+                        h.skill.name.clone(),
+                        truncate(&h.skill.description, 80),
+                    ]
+                })
                 .collect();
             print_table(&["SCORE", "NAME", "DESCRIPTION"], &rows);
         }
@@ -147,7 +166,12 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                 for problem in problems {
                     println!("{}: {}", problem.path.display(), problem.reason);
                 }
-                println!("{} skills loaded, {} problems in {}", snapshot.len(), problems.len(), library.dir().display());
+                println!(
+                    "{} skills loaded, {} problems in {}",
+                    snapshot.len(),
+                    problems.len(),
+                    library.dir().display()
+                );
             }
             if !problems.is_empty() {
                 return Ok(ExitCode::FAILURE);

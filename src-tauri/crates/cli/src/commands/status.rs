@@ -29,19 +29,37 @@ pub async fn run(json: bool) -> anyhow::Result<ExitCode> {
     if probe.up {
         println!("proxy     up at {}", probe.url.trim_end_matches("/healthz"));
     } else {
-        println!("proxy     not running ({}: {})", probe.url, probe.error.as_deref().unwrap_or("no answer"));
+        println!(
+            "proxy     not running ({}: {})",
+            probe.url,
+            probe.error.as_deref().unwrap_or("no answer")
+        );
     }
     println!("mode      {}", config.mode);
     match &upstream {
         Some(u) => {
             let model = u.model.as_deref().unwrap_or("client's choice");
-            println!("upstream  {} at {} (model: {model}, key: {})", u.api, u.base_url, u.api_key.masked());
+            println!(
+                "upstream  {} at {} (model: {model}, key: {})",
+                u.api,
+                u.base_url,
+                u.api_key.masked()
+            );
         }
-        None => println!("upstream  not configured: run `metaclaw config set upstream.base_url URL`"),
+        None => {
+            println!("upstream  not configured: run `metaclaw config set upstream.base_url URL`")
+        }
     }
-    println!("skills    {} in {}", snapshot.len(), library.dir().display());
+    println!(
+        "skills    {} in {}",
+        snapshot.len(),
+        library.dir().display()
+    );
     if !snapshot.problems().is_empty() {
-        println!("problems  {} (see `metaclaw skills check`)", snapshot.problems().len());
+        println!(
+            "problems  {} (see `metaclaw skills check`)",
+            snapshot.problems().len()
+        );
         for problem in snapshot.problems() {
             println!("  {}: {}", problem.path.display(), problem.reason);
         }

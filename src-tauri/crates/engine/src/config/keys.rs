@@ -57,10 +57,12 @@ impl ConfigStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => return Err(ConfigError::Io { path, source }),
         };
-        let document: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| ConfigError::File {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let document: DocumentMut =
+            text.parse()
+                .map_err(|e: toml_edit::TomlError| ConfigError::File {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
         let mut config = parse_config(&document).map_err(|reason| ConfigError::File {
             path: path.clone(),
             reason,
@@ -112,7 +114,11 @@ impl ConfigStore {
             .collect()
     }
 
-    pub fn get(&self, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<ConfigEntry, ConfigError> {
+    pub fn get(
+        &self,
+        key: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ConfigEntry, ConfigError> {
         check_known(key)?;
         let (key_var, url_var, _) = env_names(self.config.upstream.api);
         if SECRET_KEYS.contains(&key) {
@@ -122,20 +128,28 @@ impl ConfigStore {
                 .flatten()
                 .filter(|v| !v.is_empty());
             let (secret, source, env_var) = match env_value {
-                Some(value) if stored.is_empty() => (Secret::new(value), ValueSource::Env, Some(key_var)),
+                Some(value) if stored.is_empty() => {
+                    (Secret::new(value), ValueSource::Env, Some(key_var))
+                }
                 _ if stored.is_empty() => (stored, ValueSource::Default, None),
                 _ => (stored, ValueSource::SecretStore, None),
             };
             return Ok(entry(key, secret.masked(), source, env_var));
         }
-        let value = leaf(&self.config, key).map(display_value).unwrap_or_default();
+        let value = leaf(&self.config, key)
+            .map(display_value)
+            .unwrap_or_default();
         let in_file = document_leaf(&self.document, key).is_some();
         if key == "upstream.base_url" && !in_file {
             if let Some(url) = env(url_var).filter(|v| !v.is_empty()) {
                 return Ok(entry(key, url, ValueSource::Env, Some(url_var)));
             }
         }
-        let source = if in_file { ValueSource::File } else { ValueSource::Default };
+        let source = if in_file {
+            ValueSource::File
+        } else {
+            ValueSource::Default
+        };
         Ok(entry(key, value, source, None))
     }
 
@@ -168,7 +182,10 @@ impl ConfigStore {
         let mut parts = key.split('.');
         match (parts.next(), parts.next()) {
             (Some(section), Some(name)) => {
-                if let Some(table) = document.get_mut(section).and_then(|t| t.as_table_like_mut()) {
+                if let Some(table) = document
+                    .get_mut(section)
+                    .and_then(|t| t.as_table_like_mut())
+                {
                     table.remove(name);
                 }
             }
@@ -331,8 +348,17 @@ mod tests {
     fn lists_every_documented_key() {
         let keys = ConfigStore::keys();
         for key in [
-            "mode", "proxy.host", "proxy.port", "proxy.api_key", "upstream.api", "upstream.base_url",
-            "upstream.api_key", "upstream.model", "skills.dir", "skills.top_k", "skills.enabled",
+            "mode",
+            "proxy.host",
+            "proxy.port",
+            "proxy.api_key",
+            "upstream.api",
+            "upstream.base_url",
+            "upstream.api_key",
+            "upstream.model",
+            "skills.dir",
+            "skills.top_k",
+            "skills.enabled",
             "session.idle_timeout_minutes",
         ] {
             assert!(keys.iter().any(|k| k == key), "missing {key}");
@@ -342,12 +368,19 @@ mod tests {
     #[test]
     fn set_persists_and_keeps_comments() {
         let (dir, mut store) = store();
-        std::fs::write(dir.path().join("config.toml"), "# my notes\n[proxy]\nport = 31000 # mine\n").unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "# my notes\n[proxy]\nport = 31000 # mine\n",
+        )
+        .unwrap();
         let mut store2 = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
         store2.set("skills.top_k", "3").unwrap();
         store2.set("mode", "auto").unwrap();
         let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
-        assert!(text.contains("# my notes") && text.contains("# mine"), "{text}");
+        assert!(
+            text.contains("# my notes") && text.contains("# mine"),
+            "{text}"
+        );
         let reopened = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
         assert_eq!(reopened.config().skills.top_k, 3);
         assert_eq!(reopened.config().proxy.port, 31000);
@@ -362,7 +395,10 @@ mod tests {
         assert_eq!(err, "mode: must be one of skills_only, rl, auto");
         let err = store.set("proxy.port", "70000").unwrap_err().to_string();
         assert!(err.contains("proxy.port") && err.contains("65535"), "{err}");
-        let err = store.set("skills.enabled", "maybe").unwrap_err().to_string();
+        let err = store
+            .set("skills.enabled", "maybe")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("true or false"), "{err}");
         let err = store.set("skills.topk", "3").unwrap_err().to_string();
         assert!(err.contains("unknown config key `skills.topk`"), "{err}");
@@ -372,35 +408,54 @@ mod tests {
     #[test]
     fn secrets_never_reach_the_config_file_and_show_masked() {
         let (dir, mut store) = store();
-        store.set("upstream.api_key", "sk-live-abcdefghijklmnop").unwrap();
+        store
+            .set("upstream.api_key", "sk-live-abcdefghijklmnop")
+            .unwrap();
         let shown = store.get("upstream.api_key", &no_env).unwrap();
         assert_eq!(shown.value, "sk-l…mnop");
         assert_eq!(shown.source, ValueSource::SecretStore);
         assert!(!dir.path().join("config.toml").exists());
         let reopened = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
-        assert_eq!(reopened.config().upstream.api_key.expose(), "sk-live-abcdefghijklmnop");
+        assert_eq!(
+            reopened.config().upstream.api_key.expose(),
+            "sk-live-abcdefghijklmnop"
+        );
     }
 
     #[test]
     fn a_key_pasted_into_the_file_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), "[upstream]\napi_key = \"sk-x\"\n").unwrap();
-        let err = ConfigStore::open(&AppPaths::under(dir.path())).err().unwrap().to_string();
-        assert!(err.contains("upstream.api_key") && err.contains("must not be stored"), "{err}");
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[upstream]\napi_key = \"sk-x\"\n",
+        )
+        .unwrap();
+        let err = ConfigStore::open(&AppPaths::under(dir.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("upstream.api_key") && err.contains("must not be stored"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_keys_in_the_file_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.toml"), "[proxy]\nprot = 1\n").unwrap();
-        let err = ConfigStore::open(&AppPaths::under(dir.path())).err().unwrap().to_string();
+        let err = ConfigStore::open(&AppPaths::under(dir.path()))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("prot"), "{err}");
     }
 
     #[test]
     fn shows_environment_sources() {
         let (_dir, store) = store();
-        let env = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-from-environment-123".to_string());
+        let env =
+            |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-from-environment-123".to_string());
         let shown = store.get("upstream.api_key", &env).unwrap();
         assert_eq!(shown.source, ValueSource::Env);
         assert_eq!(shown.env_var.as_deref(), Some("OPENAI_API_KEY"));
@@ -413,6 +468,9 @@ mod tests {
         store.set("skills.top_k", "2").unwrap();
         store.unset("skills.top_k").unwrap();
         assert_eq!(store.config().skills.top_k, 6);
-        assert_eq!(store.get("skills.top_k", &no_env).unwrap().source, ValueSource::Default);
+        assert_eq!(
+            store.get("skills.top_k", &no_env).unwrap().source,
+            ValueSource::Default
+        );
     }
 }

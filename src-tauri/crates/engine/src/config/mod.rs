@@ -159,7 +159,10 @@ impl Config {
     /// The upstream to use, or `None` when nothing says where to send requests.
     /// Config values win; `OPENAI_*` / `ANTHROPIC_*` environment variables fill
     /// gaps; a key without a URL means the provider's official endpoint.
-    pub fn resolve_upstream(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<ResolvedUpstream> {
+    pub fn resolve_upstream(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<ResolvedUpstream> {
         let upstream = &self.upstream;
         let (key_var, url_var, official) = env_names(upstream.api);
         let api_key = if upstream.api_key.is_empty() {
@@ -202,7 +205,10 @@ impl Config {
             return invalid("proxy.port", "a port number from 1 to 65535");
         }
         if !(self.proxy.max_body_mb > 0.0 && self.proxy.max_body_mb <= 1024.0) {
-            return invalid("proxy.max_body_mb", "a size in MiB greater than 0 and at most 1024");
+            return invalid(
+                "proxy.max_body_mb",
+                "a size in MiB greater than 0 and at most 1024",
+            );
         }
         if !self.upstream.base_url.is_empty() {
             match reqwest::Url::parse(&self.upstream.base_url) {
@@ -217,18 +223,27 @@ impl Config {
         }
         for (key, value) in [
             ("upstream.timeout_secs", self.upstream.timeout_secs),
-            ("upstream.connect_timeout_secs", self.upstream.connect_timeout_secs),
+            (
+                "upstream.connect_timeout_secs",
+                self.upstream.connect_timeout_secs,
+            ),
         ] {
             if !(value > 0.0 && value <= 86_400.0) {
                 return invalid(key, "a number of seconds greater than 0");
             }
         }
         if !(1..=50).contains(&self.skills.top_k) {
-            return invalid("skills.top_k", "a whole number from 1 to 50 (use skills.enabled = false to inject none)");
+            return invalid(
+                "skills.top_k",
+                "a whole number from 1 to 50 (use skills.enabled = false to inject none)",
+            );
         }
         let idle = self.session.idle_timeout_minutes;
         if !(idle > 0.0 && idle <= 10_080.0) {
-            return invalid("session.idle_timeout_minutes", "a number of minutes greater than 0 and at most 10080 (a week)");
+            return invalid(
+                "session.idle_timeout_minutes",
+                "a number of minutes greater than 0 and at most 10080 (a week)",
+            );
         }
         Ok(())
     }
@@ -237,8 +252,16 @@ impl Config {
 /// Environment variables for an upstream kind: key, base URL, official endpoint.
 fn env_names(api: Dialect) -> (&'static str, &'static str, &'static str) {
     match api {
-        Dialect::OpenAi => ("OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
-        Dialect::Anthropic => ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+        Dialect::OpenAi => (
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "https://api.openai.com/v1",
+        ),
+        Dialect::Anthropic => (
+            "ANTHROPIC_API_KEY",
+            "ANTHROPIC_BASE_URL",
+            "https://api.anthropic.com",
+        ),
     }
 }
 
@@ -317,10 +340,18 @@ mod tests {
 
         let mut config = Config::default();
         config.upstream.base_url = "ftp://example.com".into();
-        assert!(config.validate().unwrap_err().to_string().contains("upstream.base_url"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("upstream.base_url"));
 
         let mut config = Config::default();
         config.proxy.host = "not a host".into();
-        assert!(config.validate().unwrap_err().to_string().contains("proxy.host"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("proxy.host"));
     }
 }

@@ -2,6 +2,7 @@
 //! check the request, place it in a session, inject skills, translate when
 //! the upstream speaks the other dialect, forward, and relay the answer.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -9,8 +10,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use metaclaw_dialect::{
-    inject_system_text, latest_instruction, request_anthropic_to_openai, request_openai_to_anthropic,
-    response_anthropic_to_openai, response_openai_to_anthropic, usage, validate_request, Dialect,
+    inject_system_text, latest_instruction, request_anthropic_to_openai,
+    request_openai_to_anthropic, response_anthropic_to_openai, response_openai_to_anthropic, usage,
+    validate_request, Dialect,
 };
 use metaclaw_store::{TurnStatus, TurnType};
 use serde_json::Value;
@@ -23,15 +25,22 @@ use super::relay::StreamRelay;
 use super::session_meta::SessionMeta;
 use super::ProxyState;
 
-pub async fn handle(state: &ProxyState, client: Dialect, headers: HeaderMap, body: Body) -> Response {
+pub async fn handle(
+    state: Arc<ProxyState>,
+    client: Dialect,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::now_v7().simple().to_string();
     let span = tracing::info_span!("request", id = %&request_id[20..], api = %client);
-    let result = forward(state, client, &headers, body, started, &request_id)
+    let result = forward(&state, client, &headers, body, started, &request_id)
         .instrument(span.clone())
         .await;
     let mut response = result.unwrap_or_else(|error| {
-        span.in_scope(|| tracing::warn!(status = error.status().as_u16(), %error, "request failed"));
+        span.in_scope(
+            || tracing::warn!(status = error.status().as_u16(), %error, "request failed"),
+        );
         error.into_response(client)
     });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -41,7 +50,7 @@ pub async fn handle(state: &ProxyState, client: Dialect, headers: HeaderMap, bod
 }
 
 async fn forward(
-    state: &ProxyState,
+    state: &Arc<ProxyState>,
     client: Dialect,
     headers: &HeaderMap,
     body: Body,
@@ -50,7 +59,8 @@ async fn forward(
 ) -> Result<Response, ProxyError> {
     state.check_auth(headers)?;
     let bytes = read_body(body, headers, state.config.proxy.max_body_mb).await?;
-    let mut request: Value = serde_json::from_slice(&bytes).map_err(|e| ProxyError::BadJson(e.to_string()))?;
+    let mut request: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ProxyError::BadJson(e.to_string()))?;
     validate_request(client, &request).map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
     let meta = SessionMeta::take(client, headers, &mut request)?;
     let upstream = state.upstream.as_ref().ok_or(ProxyError::NoUpstream)?;
@@ -62,9 +72,14 @@ async fn forward(
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| {
-            ProxyError::InvalidRequest("model: required (or set upstream.model to choose one for every request)".into())
+            ProxyError::InvalidRequest(
+                "model: required (or set upstream.model to choose one for every request)".into(),
+            )
         })?;
-    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let include_usage = request
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
@@ -85,10 +100,6 @@ async fn forward(
     }
     .map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
     let upstream_bytes = Bytes::from(upstream_request.to_string());
-    if meta.done {
-        state.end_session(&meta.key, "done");
-    }
-
     let draft = TurnDraft {
         request_id: request_id.to_string(),
         session,
@@ -101,8 +112,9 @@ async fn forward(
         skill_generation: state.skill_generation(),
         injected_skills,
         request_json: String::from_utf8_lossy(&upstream_bytes).into_owned(),
+        ends_session: meta.done,
     };
-    let mut recorder = TurnRecorder::new(draft, started, state.store.clone(), state.events.clone());
+    let mut recorder = TurnRecorder::new(draft, started, state.clone());
 
     let response = match upstream.send_chat(upstream_bytes, stream, headers).await {
         Ok(response) => response,
@@ -123,12 +135,29 @@ async fn forward(
     }
 
     if stream {
-        let relay = StreamRelay::new(response, upstream_api, client, include_usage, &model, recorder, upstream.timeout, started);
+        let relay = StreamRelay::new(
+            response,
+            upstream_api,
+            client,
+            include_usage,
+            &model,
+            recorder,
+            upstream.timeout,
+            started,
+        );
         let headers = [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ];
-        return Ok((StatusCode::OK, headers, Body::from_stream(relay.into_stream())).into_response());
+        return Ok((
+            StatusCode::OK,
+            headers,
+            Body::from_stream(relay.into_stream()),
+        )
+            .into_response());
     }
 
     let body = match tokio::time::timeout(upstream.timeout, response.bytes()).await {
@@ -141,23 +170,40 @@ async fn forward(
         }
         Ok(Err(e)) => {
             let reason = crate::upstream::error_chain(&e);
-            return Err(fail(&mut recorder, ProxyError::UpstreamInvalid(format!("reading the body failed: {reason}"))));
+            return Err(fail(
+                &mut recorder,
+                ProxyError::UpstreamInvalid(format!("reading the body failed: {reason}")),
+            ));
         }
         Ok(Ok(body)) => body,
     };
     let ttfb_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
-        Err(e) => return Err(fail(&mut recorder, ProxyError::UpstreamInvalid(format!("not JSON: {e}")))),
+        Err(e) => {
+            return Err(fail(
+                &mut recorder,
+                ProxyError::UpstreamInvalid(format!("not JSON: {e}")),
+            ))
+        }
     };
     let client_body = match (upstream_api, client) {
-        (Dialect::OpenAi, Dialect::Anthropic) => response_openai_to_anthropic(&parsed).map(|v| Bytes::from(v.to_string())),
-        (Dialect::Anthropic, Dialect::OpenAi) => response_anthropic_to_openai(&parsed).map(|v| Bytes::from(v.to_string())),
+        (Dialect::OpenAi, Dialect::Anthropic) => {
+            response_openai_to_anthropic(&parsed).map(|v| Bytes::from(v.to_string()))
+        }
+        (Dialect::Anthropic, Dialect::OpenAi) => {
+            response_anthropic_to_openai(&parsed).map(|v| Bytes::from(v.to_string()))
+        }
         _ => Ok(body.clone()),
     };
     let client_body = match client_body {
         Ok(bytes) => bytes,
-        Err(e) => return Err(fail(&mut recorder, ProxyError::UpstreamInvalid(e.to_string()))),
+        Err(e) => {
+            return Err(fail(
+                &mut recorder,
+                ProxyError::UpstreamInvalid(e.to_string()),
+            ))
+        }
     };
     recorder.finish(TurnOutcome {
         status: TurnStatus::Complete,
@@ -167,7 +213,10 @@ async fn forward(
         ttfb_ms,
         error: None,
     });
-    let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    let headers = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
     Ok((StatusCode::OK, headers, client_body).into_response())
 }
 
@@ -214,7 +263,9 @@ async fn read_body(body: Body, headers: &HeaderMap, limit_mb: f64) -> Result<Byt
             if is_limit {
                 Err(too_large)
             } else {
-                Err(ProxyError::InvalidRequest(format!("could not read the request body: {e}")))
+                Err(ProxyError::InvalidRequest(format!(
+                    "could not read the request body: {e}"
+                )))
             }
         }
     }

@@ -64,16 +64,29 @@ impl ProxyError {
                 message,
                 ..
             } => {
-                let body = if from == client && serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
+                let body = if from == client
+                    && serde_json::from_slice::<serde_json::Value>(&body).is_ok()
+                {
                     body
                 } else {
                     Bytes::from(error_body(client, status.as_u16(), &message).to_string())
                 };
                 (body, retry_after)
             }
-            other => (Bytes::from(error_body(client, status.as_u16(), &other.to_string()).to_string()), None),
+            other => (
+                Bytes::from(error_body(client, status.as_u16(), &other.to_string()).to_string()),
+                None,
+            ),
         };
-        let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+        let mut response = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
         if let Some(value) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
@@ -81,7 +94,12 @@ impl ProxyError {
     }
 
     /// Builds the pass-through error for an upstream's non-success answer.
-    pub fn from_upstream_status(status: StatusCode, from: Dialect, body: Bytes, retry_after: Option<HeaderValue>) -> ProxyError {
+    pub fn from_upstream_status(
+        status: StatusCode,
+        from: Dialect,
+        body: Bytes,
+        retry_after: Option<HeaderValue>,
+    ) -> ProxyError {
         let message = error_message(from, &body).unwrap_or_else(|| {
             status
                 .canonical_reason()

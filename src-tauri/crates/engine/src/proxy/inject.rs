@@ -8,7 +8,8 @@ const CLOSE: &str = "</metaclaw_skills>";
 /// The text added to the system prompt. Skill text is the user's library
 /// (partly LLM-written); a skill cannot close the block early.
 pub fn render_skills(hits: &[SkillHit]) -> String {
-    let mut text = String::with_capacity(256 + hits.iter().map(|h| h.skill.body.len() + 128).sum::<usize>());
+    let mut text =
+        String::with_capacity(256 + hits.iter().map(|h| h.skill.body.len() + 128).sum::<usize>());
     text.push_str(OPEN);
     text.push_str("\nSkills learned from earlier work. Follow the ones that apply to this request; ignore the rest.\n");
     for hit in hits {
@@ -27,7 +28,9 @@ pub fn render_skills(hits: &[SkillHit]) -> String {
 
 fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains(CLOSE) || text.contains(OPEN) {
-        text.replace(CLOSE, "</metaclaw-skills>").replace(OPEN, "<metaclaw-skills>").into()
+        text.replace(CLOSE, "</metaclaw-skills>")
+            .replace(OPEN, "<metaclaw-skills>")
+            .into()
     } else {
         text.into()
     }
@@ -41,9 +44,17 @@ mod tests {
     use std::sync::Arc;
 
     fn hit(name: &str, body: &str) -> SkillHit {
-        let text = format!("---\nname: {name}\ndescription: Use when testing {name}.\n---\n{body}\n");
-        let skill = Skill::parse(&text, Path::new("/lib").join(name).join("SKILL.md").as_path()).unwrap();
-        SkillHit { skill: Arc::new(skill), score: 1.0 }
+        let text =
+            format!("---\nname: {name}\ndescription: Use when testing {name}.\n---\n{body}\n");
+        let skill = Skill::parse(
+            &text,
+            Path::new("/lib").join(name).join("SKILL.md").as_path(),
+        )
+        .unwrap();
+        SkillHit {
+            skill: Arc::new(skill),
+            score: 1.0,
+        }
     }
 
     #[test]

@@ -78,7 +78,8 @@ impl ProxyState {
     }
 
     fn note_request(&self) {
-        self.last_request_ms.store(crate::now_ms(), Ordering::Relaxed);
+        self.last_request_ms
+            .store(crate::now_ms(), Ordering::Relaxed);
     }
 
     /// Checks the client's key when `proxy.api_key` is set. Both SDK styles
@@ -92,7 +93,10 @@ impl ProxyState {
         let bearer = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
         let x_api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
         let matches = [bearer, x_api_key]
             .into_iter()
@@ -107,7 +111,9 @@ impl ProxyState {
 
     /// Places a request in its session, opening (and announcing) it if new.
     fn open_turn(&self, meta: &session_meta::SessionMeta) -> SessionTurn {
-        let (turn, expired) = self.sessions.observe(&meta.key, meta.source, Instant::now());
+        let (turn, expired) = self
+            .sessions
+            .observe(&meta.key, meta.source, Instant::now());
         if let Some(ended) = expired {
             self.announce_end(ended, "idle");
         }
@@ -134,7 +140,8 @@ impl ProxyState {
     /// Records a session's end and tells subscribers (the evolver learns here).
     pub fn announce_end(&self, ended: EndedSession, reason: &str) {
         tracing::info!(session = %ended.session_id, reason, "session ended");
-        self.store.session_ended(&ended.session_id, crate::now_ms(), reason);
+        self.store
+            .session_ended(&ended.session_id, crate::now_ms(), reason);
         self.events.publish(EngineEvent::SessionEnded {
             session_id: ended.session_id,
             reason: reason.to_string(),
@@ -151,12 +158,20 @@ pub fn router(state: Arc<ProxyState>) -> Router {
         .with_state(state)
 }
 
-async fn chat_completions(State(state): State<Arc<ProxyState>>, headers: HeaderMap, body: Body) -> Response {
-    chat::handle(&state, Dialect::OpenAi, headers, body).await
+async fn chat_completions(
+    State(state): State<Arc<ProxyState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    chat::handle(state, Dialect::OpenAi, headers, body).await
 }
 
-async fn messages(State(state): State<Arc<ProxyState>>, headers: HeaderMap, body: Body) -> Response {
-    chat::handle(&state, Dialect::Anthropic, headers, body).await
+async fn messages(
+    State(state): State<Arc<ProxyState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    chat::handle(state, Dialect::Anthropic, headers, body).await
 }
 
 async fn list_models(State(state): State<Arc<ProxyState>>, headers: HeaderMap) -> Response {

@@ -16,7 +16,15 @@ pub async fn list(state: &ProxyState, headers: HeaderMap) -> Response {
         Dialect::OpenAi
     };
     match models(state, client, &headers).await {
-        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response(),
+        Ok(body) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body.to_string(),
+        )
+            .into_response(),
         Err(error) => {
             tracing::warn!(%error, "listing models failed");
             error.into_response(client)
@@ -24,7 +32,11 @@ pub async fn list(state: &ProxyState, headers: HeaderMap) -> Response {
     }
 }
 
-async fn models(state: &ProxyState, client: Dialect, headers: &HeaderMap) -> Result<Value, ProxyError> {
+async fn models(
+    state: &ProxyState,
+    client: Dialect,
+    headers: &HeaderMap,
+) -> Result<Value, ProxyError> {
     state.check_auth(headers)?;
     let upstream = state.upstream.as_ref().ok_or(ProxyError::NoUpstream)?;
     if let Some(model) = &upstream.target().model {
@@ -37,9 +49,15 @@ async fn models(state: &ProxyState, client: Dialect, headers: &HeaderMap) -> Res
         .map_err(|_| ProxyError::UpstreamInvalid("the model list did not arrive in time".into()))?
         .map_err(|e| ProxyError::UpstreamInvalid(crate::upstream::error_chain(&e)))?;
     if !status.is_success() {
-        return Err(ProxyError::from_upstream_status(status, upstream.api(), body, None));
+        return Err(ProxyError::from_upstream_status(
+            status,
+            upstream.api(),
+            body,
+            None,
+        ));
     }
-    let list: Value = serde_json::from_slice(&body).map_err(|e| ProxyError::UpstreamInvalid(format!("model list is not JSON: {e}")))?;
+    let list: Value = serde_json::from_slice(&body)
+        .map_err(|e| ProxyError::UpstreamInvalid(format!("model list is not JSON: {e}")))?;
     if upstream.api() == client {
         return Ok(list);
     }

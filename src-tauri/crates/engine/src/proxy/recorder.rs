@@ -1,12 +1,14 @@
 //! Turns one proxied request into one stored turn, exactly once — also when
 //! the client goes away first (the turn is then stored as aborted).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use metaclaw_dialect::Usage;
-use metaclaw_store::{Store, TurnRecord, TurnStatus, TurnType};
+use metaclaw_store::{TurnRecord, TurnStatus, TurnType};
 
-use crate::events::{EngineEvent, EventBus};
+use super::ProxyState;
+use crate::events::EngineEvent;
 use crate::session::SessionTurn;
 
 /// What is known about a turn before the upstream answers.
@@ -22,6 +24,8 @@ pub struct TurnDraft {
     pub skill_generation: i64,
     pub injected_skills: Vec<String>,
     pub request_json: String,
+    /// The client said this is the session's last turn (`X-Session-Done`).
+    pub ends_session: bool,
 }
 
 /// How the turn ended.
@@ -53,18 +57,16 @@ pub struct TurnRecorder {
     /// handler) still logs with its request id.
     span: tracing::Span,
     started: Instant,
-    store: Store,
-    events: EventBus,
+    state: Arc<ProxyState>,
 }
 
 impl TurnRecorder {
-    pub fn new(draft: TurnDraft, started: Instant, store: Store, events: EventBus) -> TurnRecorder {
+    pub fn new(draft: TurnDraft, started: Instant, state: Arc<ProxyState>) -> TurnRecorder {
         TurnRecorder {
             draft: Some(draft),
             span: tracing::Span::current(),
             started,
-            store,
-            events,
+            state,
         }
     }
 
@@ -72,10 +74,14 @@ impl TurnRecorder {
         self.draft.is_some()
     }
 
-    /// Hands the turn to the store's writer (never waits on disk). Later
-    /// calls do nothing, so every path may call it without double counting.
+    /// Hands the turn to the store's writer (never waits on disk), then ends
+    /// the session if the client asked, so whoever reacts to the end (the
+    /// evolver) finds every turn recorded. Later calls do nothing, so every
+    /// path may call it without double counting.
     pub fn finish(&mut self, outcome: TurnOutcome) {
-        let Some(draft) = self.draft.take() else { return };
+        let Some(draft) = self.draft.take() else {
+            return;
+        };
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let status = outcome.status;
         let _entered = self.span.enter();
@@ -88,12 +94,10 @@ impl TurnRecorder {
             skills = draft.injected_skills.len(),
             "turn finished"
         );
-        self.events.publish(EngineEvent::TurnRecorded {
-            session_id: draft.session.session_id.clone(),
-            request_id: draft.request_id.clone(),
-            status: status.to_string(),
-        });
-        self.store.record_turn(TurnRecord {
+        let session_id = draft.session.session_id.clone();
+        let end_key = draft.ends_session.then(|| draft.session.key.clone());
+        let request_id = draft.request_id.clone();
+        self.state.store.record_turn(TurnRecord {
             request_id: draft.request_id,
             session_id: draft.session.session_id,
             session_key: draft.session.key,
@@ -117,6 +121,14 @@ impl TurnRecorder {
             response_json: outcome.response_json,
             error: outcome.error,
         });
+        self.state.events.publish(EngineEvent::TurnRecorded {
+            session_id,
+            request_id,
+            status: status.to_string(),
+        });
+        if let Some(key) = end_key {
+            self.state.end_session(&key, "done");
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use metaclaw_dialect::{
-    encode_sse, error_body, usage, AnthropicStreamAssembler, AnthropicToOpenAiStream, Dialect, OpenAiStreamAssembler,
-    OpenAiToAnthropicStream, SseDecoder, SseEvent,
+    encode_sse, error_body, usage, AnthropicStreamAssembler, AnthropicToOpenAiStream, Dialect,
+    OpenAiStreamAssembler, OpenAiToAnthropicStream, SseDecoder, SseEvent,
 };
 use metaclaw_store::TurnStatus;
 
@@ -86,8 +86,12 @@ impl StreamRelay {
         started: Instant,
     ) -> StreamRelay {
         let translation = match (upstream_api, client) {
-            (Dialect::OpenAi, Dialect::Anthropic) => Translation::OpenAiToAnthropic(OpenAiToAnthropicStream::new(model)),
-            (Dialect::Anthropic, Dialect::OpenAi) => Translation::AnthropicToOpenAi(AnthropicToOpenAiStream::new(include_usage)),
+            (Dialect::OpenAi, Dialect::Anthropic) => {
+                Translation::OpenAiToAnthropic(OpenAiToAnthropicStream::new(model))
+            }
+            (Dialect::Anthropic, Dialect::OpenAi) => {
+                Translation::AnthropicToOpenAi(AnthropicToOpenAiStream::new(include_usage))
+            }
             _ => Translation::None,
         };
         let assembler = match upstream_api {
@@ -132,7 +136,9 @@ impl StreamRelay {
                 Ok(None) => self.end_of_stream(),
                 Ok(Some(Err(e))) => {
                     let reason = crate::upstream::error_chain(&e);
-                    self.fail(format!("the upstream connection failed mid-stream: {reason}"));
+                    self.fail(format!(
+                        "the upstream connection failed mid-stream: {reason}"
+                    ));
                 }
                 Ok(Some(Ok(bytes))) => self.process(bytes),
             }
@@ -163,7 +169,9 @@ impl StreamRelay {
             match translated {
                 Ok(chunks) => self.out.extend(chunks),
                 Err(e) => {
-                    self.fail(format!("the upstream sent an event that cannot be translated: {e}"));
+                    self.fail(format!(
+                        "the upstream sent an event that cannot be translated: {e}"
+                    ));
                     return;
                 }
             }
@@ -186,7 +194,9 @@ impl StreamRelay {
         };
         self.out.extend(closing);
         self.upstream = None;
-        self.record(Some("the upstream stream ended before the message was complete".to_string()));
+        self.record(Some(
+            "the upstream stream ended before the message was complete".to_string(),
+        ));
     }
 
     /// Ends the stream with an error event the client's SDK will raise.
@@ -208,7 +218,9 @@ impl StreamRelay {
     /// Stores the turn once: complete if the upstream finished the message
     /// cleanly, otherwise an upstream error carrying `incomplete_reason`.
     fn record(&mut self, incomplete_reason: Option<String>) {
-        let Some(assembler) = self.assembler.take() else { return };
+        let Some(assembler) = self.assembler.take() else {
+            return;
+        };
         let done = assembler.is_done();
         let upstream_error = assembler.error();
         let response = assembler.finish();

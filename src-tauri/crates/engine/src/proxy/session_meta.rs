@@ -20,25 +20,43 @@ pub struct SessionMeta {
 impl SessionMeta {
     /// Takes the controls out of `body` (headers win over body fields) and
     /// derives a session key when the client gave none.
-    pub fn take(dialect: Dialect, headers: &HeaderMap, body: &mut Value) -> Result<SessionMeta, ProxyError> {
+    pub fn take(
+        dialect: Dialect,
+        headers: &HeaderMap,
+        body: &mut Value,
+    ) -> Result<SessionMeta, ProxyError> {
         let fields = body.as_object_mut();
         let (body_id, body_type, body_done) = match fields {
-            Some(map) => (map.remove("session_id"), map.remove("turn_type"), map.remove("session_done")),
+            Some(map) => (
+                map.remove("session_id"),
+                map.remove("turn_type"),
+                map.remove("session_done"),
+            ),
             None => (None, None, None),
         };
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
 
-        let turn_type_text = header("x-turn-type")
-            .map(str::to_string)
-            .or_else(|| body_type.as_ref().and_then(Value::as_str).map(str::to_string));
-        let turn_type = match turn_type_text.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let turn_type_text = header("x-turn-type").map(str::to_string).or_else(|| {
+            body_type
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let turn_type = match turn_type_text
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("") | Some("main") => TurnType::Main,
             Some("side") => TurnType::Side,
-            Some(other) => {
-                return Err(ProxyError::InvalidRequest(format!(
-                    "turn type must be \"main\" or \"side\", not {other:?} (X-Turn-Type / turn_type)"
-                )))
-            }
+            Some(other) => return Err(ProxyError::InvalidRequest(format!(
+                "turn type must be \"main\" or \"side\", not {other:?} (X-Turn-Type / turn_type)"
+            ))),
         };
 
         let done = match header("x-session-done") {
@@ -53,13 +71,22 @@ impl SessionMeta {
 
         let (key, source) = if let Some(id) = header("x-session-id").filter(|v| !v.is_empty()) {
             (format!("id:{id}"), KeySource::Header)
-        } else if let Some(id) = body_id.as_ref().and_then(value_text).filter(|v| !v.is_empty()) {
+        } else if let Some(id) = body_id
+            .as_ref()
+            .and_then(value_text)
+            .filter(|v| !v.is_empty())
+        {
             (format!("id:{id}"), KeySource::Body)
         } else {
             match session_hint(dialect, body) {
                 Some(SessionHint::Explicit(id)) => (format!("agent:{id}"), KeySource::Agent),
-                Some(SessionHint::Conversation(hash)) => (format!("conversation:{hash}"), KeySource::Conversation),
-                None => (format!("request:{}", uuid::Uuid::new_v4().simple()), KeySource::Request),
+                Some(SessionHint::Conversation(hash)) => {
+                    (format!("conversation:{hash}"), KeySource::Conversation)
+                }
+                None => (
+                    format!("request:{}", uuid::Uuid::new_v4().simple()),
+                    KeySource::Request,
+                ),
             }
         };
         Ok(SessionMeta {
@@ -98,7 +125,11 @@ mod tests {
         assert_eq!(meta.key, "id:from-header");
         assert_eq!(meta.turn_type, TurnType::Side);
         assert!(meta.done);
-        assert!(body.get("session_id").is_none() && body.get("turn_type").is_none() && body.get("session_done").is_none());
+        assert!(
+            body.get("session_id").is_none()
+                && body.get("turn_type").is_none()
+                && body.get("session_done").is_none()
+        );
     }
 
     #[test]
@@ -117,7 +148,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-turn-type", "background".parse().unwrap());
         let mut body = json!({"messages": []});
-        let err = SessionMeta::take(Dialect::OpenAi, &headers, &mut body).err().unwrap();
+        let err = SessionMeta::take(Dialect::OpenAi, &headers, &mut body)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("background"));
     }
 }

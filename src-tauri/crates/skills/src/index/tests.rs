@@ -7,15 +7,34 @@ fn index(docs: &[[&str; FIELDS]]) -> SkillIndex {
 }
 
 fn ranked(index: &SkillIndex, query: &str) -> Vec<u32> {
-    index.search(query, 10).into_iter().map(|(d, _)| d).collect()
+    index
+        .search(query, 10)
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect()
 }
 
 #[test]
 fn finds_matching_documents_best_first() {
     let idx = index(&[
-        ["cook-pasta", "Use when boiling pasta.", "food", "Salt the water."],
-        ["git-commits", "Use when writing commit messages.", "coding", "Imperative mood."],
-        ["deploy", "Use when shipping code.", "ops", "Run the tests, then commit and tag."],
+        [
+            "cook-pasta",
+            "Use when boiling pasta.",
+            "food",
+            "Salt the water.",
+        ],
+        [
+            "git-commits",
+            "Use when writing commit messages.",
+            "coding",
+            "Imperative mood.",
+        ],
+        [
+            "deploy",
+            "Use when shipping code.",
+            "ops",
+            "Run the tests, then commit and tag.",
+        ],
     ]);
     assert_eq!(ranked(&idx, "how do I write a good commit message"), [1, 2]);
     assert_eq!(ranked(&idx, "boiled pastas"), [0]);
@@ -25,8 +44,18 @@ fn finds_matching_documents_best_first() {
 #[test]
 fn name_and_description_outweigh_body() {
     let idx = index(&[
-        ["notes", "Use when taking notes.", "", "Mention the timezone in every note."],
-        ["timezone", "Use when converting times.", "", "Say which zone."],
+        [
+            "notes",
+            "Use when taking notes.",
+            "",
+            "Mention the timezone in every note.",
+        ],
+        [
+            "timezone",
+            "Use when converting times.",
+            "",
+            "Say which zone.",
+        ],
     ]);
     assert_eq!(ranked(&idx, "timezone"), [1, 0]);
 }
@@ -89,7 +118,9 @@ fn query_words_match_unseen_inflections() {
 
 #[test]
 fn long_queries_keep_the_rarest_terms() {
-    let mut docs: Vec<String> = (0..200).map(|i| format!("common{} filler", i % 100)).collect();
+    let mut docs: Vec<String> = (0..200)
+        .map(|i| format!("common{} filler", i % 100))
+        .collect();
     docs.push("needle filler".to_owned());
     let fields: Vec<[&str; FIELDS]> = docs.iter().map(|d| ["x", d.as_str(), "", ""]).collect();
     let idx = index(&fields);
@@ -107,7 +138,11 @@ fn long_queries_keep_the_rarest_terms() {
 
 #[test]
 fn huge_queries_read_head_and_tail() {
-    let idx = index(&[["a", "beginning", "", ""], ["b", "ending", "", ""], ["c", "middle", "", ""]]);
+    let idx = index(&[
+        ["a", "beginning", "", ""],
+        ["b", "ending", "", ""],
+        ["c", "middle", "", ""],
+    ]);
     let filler = "é lorem ipsum ".repeat(20_000);
     let query = format!("beginning {filler} middle {filler} ending");
     let found = ranked(&idx, &query);
@@ -116,12 +151,14 @@ fn huge_queries_read_head_and_tail() {
 }
 
 #[test]
-fn pruned_top_k_equals_exhaustive_ranking() {
+fn top_k_equals_the_head_of_the_full_ranking() {
     // A corpus with a skewed vocabulary: a few words everywhere, most rare,
-    // so pruning kicks in; compare against k beyond the pruning limit.
+    // so both the dense and the sparse paths are exercised.
     let mut seed = 12345u64;
     let mut next = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) as usize
     };
     let vocab: Vec<String> = (0..300).map(|i| format!("w{i}x")).collect();
@@ -137,20 +174,31 @@ fn pruned_top_k_equals_exhaustive_ranking() {
             [desc.join(" "), body.join(" ")]
         })
         .collect();
-    let idx = SkillIndex::build(docs.iter().map(|[d, b]| ["name", d.as_str(), "", b.as_str()]));
+    let idx = SkillIndex::build(
+        docs.iter()
+            .map(|[d, b]| ["name", d.as_str(), "", b.as_str()]),
+    );
     for _ in 0..200 {
-        let words: Vec<&str> = (0..(5 + next() % 30)).map(|_| pick(next()).as_str()).collect();
+        let words: Vec<&str> = (0..(5 + next() % 30))
+            .map(|_| pick(next()).as_str())
+            .collect();
         let query = words.join(" ");
         for k in [1, 3, 6, 20] {
-            let pruned = idx.search(&query, k);
+            let top = idx.search(&query, k);
             let full = idx.search(&query, usize::MAX);
-            assert_eq!(pruned.len(), k.min(full.len()), "{query}");
-            for (i, (&(doc, score), &(full_doc, full_score))) in pruned.iter().zip(&full).enumerate() {
-                assert!((score - full_score).abs() < 1e-3, "{query} k={k} #{i}: {score} vs {full_score}");
+            assert_eq!(top.len(), k.min(full.len()), "{query}");
+            for (i, (&(doc, score), &(full_doc, full_score))) in top.iter().zip(&full).enumerate() {
+                assert!(
+                    (score - full_score).abs() < 1e-3,
+                    "{query} k={k} #{i}: {score} vs {full_score}"
+                );
                 if doc != full_doc {
                     // Only near-equal scores may swap places.
                     let other = full.iter().find(|&&(d, _)| d == doc).map(|&(_, s)| s);
-                    assert!(other.is_some_and(|s| (s - full_score).abs() < 1e-3), "{query} k={k} #{i}");
+                    assert!(
+                        other.is_some_and(|s| (s - full_score).abs() < 1e-3),
+                        "{query} k={k} #{i}"
+                    );
                 }
             }
         }

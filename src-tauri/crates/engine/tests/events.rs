@@ -1,0 +1,116 @@
+//! The engine's event bus as a subscriber sees it: sessions start, turns are
+//! recorded, sessions end when the client says so or go quiet.
+
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::Router;
+use metaclaw_engine::config::Config;
+use metaclaw_engine::events::EngineEvent;
+use metaclaw_engine::paths::AppPaths;
+use metaclaw_engine::Engine;
+use tokio::sync::broadcast::Receiver;
+
+async fn fake_upstream() -> String {
+    let reply = serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+    });
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move || async move { axum::Json(reply) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+async fn next_event(events: &mut Receiver<EngineEvent>) -> EngineEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("no event arrived")
+        .unwrap()
+}
+
+async fn start(idle_minutes: f64) -> (tempfile::TempDir, String, Receiver<EngineEvent>) {
+    let home = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.upstream.base_url = fake_upstream().await;
+    config.skills.dir = home.path().join("library").display().to_string();
+    config.session.idle_timeout_minutes = idle_minutes;
+    let engine = Engine::open(&AppPaths::under(home.path()), config).unwrap();
+    let events = engine.state().events.subscribe();
+    let listener = Engine::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let url = format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(engine.serve(listener, std::future::pending()));
+    (home, url, events)
+}
+
+fn chat(session_done: bool) -> serde_json::Value {
+    serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hello"}],
+        "session_id": "conversation-1", "session_done": session_done})
+}
+
+#[tokio::test]
+async fn a_done_session_is_announced_after_its_turn() {
+    let (_home, url, mut events) = start(30.0).await;
+    let client = reqwest::Client::new();
+    let response = client.post(&url).json(&chat(false)).send().await.unwrap();
+    assert!(response.status().is_success());
+    let started = next_event(&mut events).await;
+    let EngineEvent::SessionStarted { session_id } = started else {
+        panic!("expected a start, got {started:?}")
+    };
+    assert!(
+        matches!(next_event(&mut events).await, EngineEvent::TurnRecorded { status, .. } if status == "complete")
+    );
+
+    // The last turn is recorded before the end is announced, so a
+    // subscriber that reads the session on "ended" sees all of it.
+    client.post(&url).json(&chat(true)).send().await.unwrap();
+    assert!(
+        matches!(next_event(&mut events).await, EngineEvent::TurnRecorded { session_id: s, .. } if s == session_id)
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        EngineEvent::SessionEnded {
+            session_id: session_id.clone(),
+            reason: "done".into()
+        }
+    );
+
+    // The same id after "done" opens a new session.
+    client.post(&url).json(&chat(false)).send().await.unwrap();
+    let EngineEvent::SessionStarted { session_id: next } = next_event(&mut events).await else {
+        panic!("expected a new session")
+    };
+    assert_ne!(next, session_id);
+}
+
+#[tokio::test]
+async fn a_quiet_session_ends_as_idle() {
+    // 0.005 minutes = 300 ms of silence.
+    let (_home, url, mut events) = start(0.005).await;
+    reqwest::Client::new()
+        .post(&url)
+        .json(&chat(false))
+        .send()
+        .await
+        .unwrap();
+    let EngineEvent::SessionStarted { session_id } = next_event(&mut events).await else {
+        panic!("expected a start")
+    };
+    next_event(&mut events).await;
+    assert_eq!(
+        next_event(&mut events).await,
+        EngineEvent::SessionEnded {
+            session_id,
+            reason: "idle".into()
+        }
+    );
+}
