@@ -126,12 +126,11 @@ fn words(rng: &mut StdRng, pool: &[&str], count: usize) -> String {
 pub fn synthetic_skills(count: usize, seed: u64) -> Vec<Skill> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..count)
-        .filter_map(|i| {
-            let a = TOPICS.choose(&mut rng).unwrap_or(&"topic");
-            let b = TOPICS.choose(&mut rng).unwrap_or(&"topic");
-            let name = format!("{a}-{b}-{i}");
+        .map(|i| {
+            let a = *TOPICS.choose(&mut rng).unwrap_or(&"topic");
+            let b = *TOPICS.choose(&mut rng).unwrap_or(&"topic");
             let description = format!("Use when working on {a} and {b}: {}", words(&mut rng, TOPICS, 12));
-            let mut body = String::new();
+            let mut body = format!("# {a} {b}\n\n");
             for _ in 0..rng.random_range(8..20) {
                 body.push_str("- ");
                 body.push_str(&words(&mut rng, FILLER, 6));
@@ -139,8 +138,11 @@ pub fn synthetic_skills(count: usize, seed: u64) -> Vec<Skill> {
                 body.push_str(&words(&mut rng, TOPICS, 3));
                 body.push('\n');
             }
-            let text = format!("---\nname: {name}\ndescription: {description}\ncategory: {a}\n---\n# {a} {b}\n\n{body}");
-            Skill::parse(&text, &Path::new("/bench").join(&name).join("SKILL.md")).ok()
+            let name = format!("{a}-{b}-{i}");
+            let mut skill = Skill::new(name.clone(), description, body);
+            skill.category = Some(a.to_string());
+            skill.path = Path::new("/bench").join(name).join("SKILL.md");
+            skill
         })
         .collect()
 }

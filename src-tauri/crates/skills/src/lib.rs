@@ -22,6 +22,9 @@
 //! # }
 //! ```
 
+// Tests may unwrap: a panic there is a failing test, which is the point.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod atomic;
 mod bundled;
 mod error;

@@ -7,6 +7,7 @@
 //! and stem with Snowball English.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
@@ -63,13 +64,22 @@ impl Tokenizer {
 
 /// Lowercases `word` into `buf` and emits it unless it is a stopword or out of bounds.
 fn emit_lowercase(word: &str, buf: &mut String, emit: &mut impl FnMut(&str)) {
-    let chars = word.chars().count();
-    if !(MIN_WORD_CHARS..=MAX_WORD_CHARS).contains(&chars) {
-        return;
-    }
     buf.clear();
-    for c in word.chars() {
-        buf.extend(c.to_lowercase());
+    // Most text is ASCII: lowercase bytes in place, skip Unicode case tables.
+    if word.is_ascii() {
+        if !(MIN_WORD_CHARS..=MAX_WORD_CHARS).contains(&word.len()) {
+            return;
+        }
+        buf.push_str(word);
+        buf.make_ascii_lowercase();
+    } else {
+        let chars = word.chars().count();
+        if !(MIN_WORD_CHARS..=MAX_WORD_CHARS).contains(&chars) {
+            return;
+        }
+        for c in word.chars() {
+            buf.extend(c.to_lowercase());
+        }
     }
     if !is_stopword(buf) {
         emit(buf);
@@ -107,148 +117,47 @@ fn camel_parts(word: &str) -> Vec<&str> {
 
 /// Common English words that say nothing about which skill applies.
 /// Sorted, for binary search.
+#[rustfmt::skip]
 const STOPWORDS: &[&str] = &[
-    "a",
-    "about",
-    "above",
-    "after",
-    "again",
-    "against",
-    "all",
-    "also",
-    "am",
-    "an",
-    "and",
-    "any",
-    "are",
-    "as",
-    "at",
-    "be",
-    "because",
-    "been",
-    "before",
-    "being",
-    "below",
-    "between",
-    "both",
-    "but",
-    "by",
-    "can",
-    "could",
-    "did",
-    "do",
-    "does",
-    "doing",
-    "done",
-    "down",
-    "during",
-    "each",
-    "etc",
-    "few",
-    "for",
-    "from",
-    "further",
-    "get",
-    "got",
-    "had",
-    "has",
-    "have",
-    "having",
-    "he",
-    "her",
-    "here",
-    "hers",
-    "herself",
-    "him",
-    "himself",
-    "his",
-    "how",
-    "i",
-    "if",
-    "in",
-    "into",
-    "is",
-    "it",
-    "its",
-    "itself",
-    "just",
-    "let",
-    "me",
-    "might",
-    "more",
-    "most",
-    "must",
-    "my",
-    "myself",
-    "no",
-    "nor",
-    "not",
-    "now",
-    "of",
-    "off",
-    "on",
-    "once",
-    "only",
-    "or",
-    "other",
-    "our",
-    "ours",
-    "ourselves",
-    "out",
-    "over",
-    "own",
-    "please",
-    "same",
-    "shall",
-    "she",
-    "should",
-    "so",
-    "some",
-    "such",
-    "than",
-    "that",
-    "the",
-    "their",
-    "theirs",
-    "them",
-    "themselves",
-    "then",
-    "there",
-    "these",
-    "they",
-    "this",
-    "those",
-    "through",
-    "to",
-    "too",
-    "under",
-    "until",
-    "up",
-    "us",
-    "very",
-    "was",
-    "we",
-    "were",
-    "what",
-    "when",
-    "where",
-    "which",
-    "while",
-    "who",
-    "whom",
-    "why",
-    "will",
-    "with",
-    "would",
-    "you",
-    "your",
-    "yours",
-    "yourself",
-    "yourselves",
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
+    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
+    "but", "by", "can", "could", "did", "do", "does", "doing", "done", "down", "during", "each",
+    "etc", "few", "for", "from", "further", "get", "got", "had", "has", "have", "having", "he",
+    "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is",
+    "it", "its", "itself", "just", "let", "me", "might", "more", "most", "must", "my", "myself",
+    "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours",
+    "ourselves", "out", "over", "own", "please", "same", "shall", "she", "should", "so", "some",
+    "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there",
+    "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "us", "very",
+    "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will",
+    "with", "would", "you", "your", "yours", "yourself", "yourselves",
 ];
 
+/// Whether `word` (lowercase) is a stopword. Tokenizing runs this for every
+/// word of every skill, so the list is kept as integers: each stopword packed
+/// into a `u128` (all are ASCII and under 16 bytes), sorted once.
 fn is_stopword(word: &str) -> bool {
-    STOPWORDS.binary_search(&word).is_ok()
+    static PACKED: OnceLock<Vec<u128>> = OnceLock::new();
+    let Some(key) = pack(word) else {
+        return false;
+    };
+    let packed = PACKED.get_or_init(|| {
+        let mut packed: Vec<u128> = STOPWORDS.iter().filter_map(|w| pack(w)).collect();
+        packed.sort_unstable();
+        packed
+    });
+    packed.binary_search(&key).is_ok()
+}
+
+/// The bytes of a string shorter than 16 bytes as one integer, zero-padded.
+fn pack(word: &str) -> Option<u128> {
+    let bytes = word.as_bytes();
+    if bytes.len() >= 16 {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    Some(u128::from_le_bytes(buf))
 }
 
 #[cfg(test)]
@@ -263,8 +172,22 @@ mod tests {
     }
 
     #[test]
-    fn stopwords_are_sorted() {
+    fn stopwords_are_sorted_and_packable() {
         assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(STOPWORDS
+            .iter()
+            .all(|w| pack(w).is_some() && is_stopword(w)));
+        for word in [
+            "",
+            "git",
+            "theirs2",
+            "them selves",
+            "abouts",
+            "ab",
+            "yourselvesyourselves",
+        ] {
+            assert!(!is_stopword(word), "{word}");
+        }
     }
 
     #[test]

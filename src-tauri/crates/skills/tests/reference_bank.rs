@@ -1,5 +1,7 @@
 //! The third-party skill bank in `shared/reference/metaclaw-skills` loads unchanged and round-trips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -111,5 +113,29 @@ fn relevant_skills_rank_first() {
         let names: Vec<_> = hits.iter().map(|h| h.skill.name.as_str()).collect();
         assert_eq!(names.first().copied(), Some(expected), "{query}: {names:?}");
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+}
+
+/// The bundled skills are our own words: no run of eight words appears in the bank.
+#[test]
+fn bundled_skills_do_not_copy_the_bank() {
+    fn shingles(text: &str) -> HashSet<String> {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        words.windows(8).map(|w| w.join(" ")).collect()
+    }
+    let bank = SkillLibrary::open(&bank()).unwrap().snapshot();
+    let mut seen = HashSet::new();
+    for skill in bank.skills() {
+        seen.extend(shingles(&format!("{}\n{}", skill.description, skill.body)));
+    }
+    for (name, bytes) in metaclaw_skills::bundled_skills() {
+        assert!(bank.get(name).is_none(), "{name} reuses a bank name");
+        let text = std::str::from_utf8(bytes).unwrap();
+        let copied: Vec<_> = shingles(text).intersection(&seen).cloned().collect();
+        assert!(copied.is_empty(), "{name} repeats the bank: {copied:?}");
     }
 }

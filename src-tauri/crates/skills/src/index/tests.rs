@@ -174,10 +174,17 @@ fn top_k_equals_the_head_of_the_full_ranking() {
             [desc.join(" "), body.join(" ")]
         })
         .collect();
-    let idx = SkillIndex::build(
+    let fields = || {
         docs.iter()
-            .map(|[d, b]| ["name", d.as_str(), "", b.as_str()]),
+            .map(|[d, b]| ["name", d.as_str(), "", b.as_str()])
+    };
+    let idx = SkillIndex::build(fields());
+    assert!(
+        idx.dense_row.iter().any(Option::is_some),
+        "no dense rows to test"
     );
+    let sparse_only = SkillIndex::build_with(fields(), false);
+    assert!(sparse_only.dense.is_empty());
     for _ in 0..200 {
         let words: Vec<&str> = (0..(5 + next() % 30))
             .map(|_| pick(next()).as_str())
@@ -186,6 +193,7 @@ fn top_k_equals_the_head_of_the_full_ranking() {
         for k in [1, 3, 6, 20] {
             let top = idx.search(&query, k);
             let full = idx.search(&query, usize::MAX);
+            assert_eq!(sparse_only.search(&query, k), top, "{query}");
             assert_eq!(top.len(), k.min(full.len()), "{query}");
             for (i, (&(doc, score), &(full_doc, full_score))) in top.iter().zip(&full).enumerate() {
                 assert!(
