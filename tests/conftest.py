@@ -118,7 +118,7 @@ def pytest_runtest_makereport(item, call):
                 continue
             state = "running" if s.alive() else f"exited {s.proc.returncode}"
             report.sections.append((f"metaclaw serve [{s.name}] port {s.port} ({state}) stderr: {s.stderr_path}",
-                                    s.log_tail(60)))
+                                    s.log_tail(40)))
 
 
 def pytest_runtest_teardown(item, nextitem):

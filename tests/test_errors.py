@@ -15,7 +15,7 @@ import pytest
 
 import fake_upstream as fu
 from harness import (PROXY_KEY, QUERIES, closed_port, error_body, error_body_anthropic, error_body_openai, uid,
-                     upstream_settings, wait_until)
+                     upstream_settings)
 
 DIALECTS = ["openai", "anthropic"]
 PATH = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}

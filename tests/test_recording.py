@@ -128,7 +128,7 @@ def test_stream_assembled_equals_non_stream(proxy_for, fake, upstream):
 
 def test_kill9_loses_no_completed_turn(proxies, fake):
     srv = proxies.start("openai", name="durable")
-    anth = srv.mc  # same home for the restart
+    home = srv.mc  # the same METACLAW_HOME for the restart
     m = uid()
     client = srv.openai()
     for i in range(3):
@@ -143,12 +143,12 @@ def test_kill9_loses_no_completed_turn(proxies, fake):
     assert r.content[0].text == fu.SCRIPTED_TEXT
     srv.kill9()  # right after the last response
 
-    turns = anth.turns_with(m)
-    assert sorted(int(json.dumps(t["request"]).split("durable ")[1][0]) for t in turns) == list(range(6)), \
-        "completed turns were lost by kill -9"
-    assert all(t["status"] == "complete" for t in turns)
+    turns = home.turns_with(m)
+    found = sorted(int(json.dumps(t["request"]).split("durable ")[1][0]) for t in turns)
+    assert found == list(range(6)), f"completed turns were lost by kill -9: only {found} of 0..5 were recorded"
+    assert [t["status"] for t in turns] == ["complete"] * 6
 
-    again = ProxyServer(anth, "durable-restarted")
+    again = ProxyServer(home, "durable-restarted")
     proxies.servers.append(again)
     again.start()
     r = again.openai().chat.completions.create(model="fake-gpt-4o", max_tokens=8,

@@ -129,7 +129,10 @@ pub fn synthetic_skills(count: usize, seed: u64) -> Vec<Skill> {
         .map(|i| {
             let a = *TOPICS.choose(&mut rng).unwrap_or(&"topic");
             let b = *TOPICS.choose(&mut rng).unwrap_or(&"topic");
-            let description = format!("Use when working on {a} and {b}: {}", words(&mut rng, TOPICS, 12));
+            let description = format!(
+                "Use when working on {a} and {b}: {}",
+                words(&mut rng, TOPICS, 12)
+            );
             let mut body = format!("# {a} {b}\n\n");
             for _ in 0..rng.random_range(8..20) {
                 body.push_str("- ");

@@ -66,7 +66,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let (proxy, elapsed) = start_proxy(&binary, home.path()).await?;
     starts.push(elapsed);
-    let health: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{}/healthz", proxy.port)).await?.json().await?;
+    let health: serde_json::Value =
+        reqwest::get(format!("http://127.0.0.1:{}/healthz", proxy.port))
+            .await?
+            .json()
+            .await?;
     anyhow::ensure!(
         health["skills"] == 1_000 && health["skill_problems"] == 0,
         "the proxy did not load the 1,000 benchmark skills: {health}"
@@ -188,7 +192,11 @@ async fn ttfb_pair(
 
 fn retrieval_times() -> load::Percentiles {
     let snapshot = LibrarySnapshot::from_skills(corpus::synthetic_skills(10_000, 2));
-    assert_eq!(snapshot.len(), 10_000, "the synthetic library must load in full");
+    assert_eq!(
+        snapshot.len(),
+        10_000,
+        "the synthetic library must load in full"
+    );
     let queries = corpus::queries(200, 3);
     for query in &queries {
         std::hint::black_box(snapshot.search(query, 6));

@@ -5,7 +5,11 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::SseEvent;
+use crate::{SseEvent, TranslateError};
+
+/// Most content blocks one message may carry; the index comes from the
+/// upstream and an absurd one must not allocate.
+const MAX_BLOCKS: usize = 4096;
 
 /// Accumulates the events of one Anthropic stream.
 #[derive(Debug, Default)]
@@ -24,11 +28,12 @@ impl AnthropicStreamAssembler {
         Self::default()
     }
 
-    /// Add one upstream event.
-    pub fn push(&mut self, ev: &SseEvent) {
-        let Ok(v) = serde_json::from_str::<Value>(ev.data.trim()) else {
-            return;
-        };
+    /// Add one upstream event. An event that is not JSON is skipped (what
+    /// arrived so far is still assembled) and reported, so the caller can
+    /// decide whether the stream is still usable.
+    pub fn push(&mut self, ev: &SseEvent) -> Result<(), TranslateError> {
+        let v = serde_json::from_str::<Value>(ev.data.trim())
+            .map_err(|e| TranslateError::invalid_json("stream event", &e))?;
         let kind = v
             .get("type")
             .and_then(Value::as_str)
@@ -41,7 +46,7 @@ impl AnthropicStreamAssembler {
                     self.message = Some(m.clone());
                 }
             }
-            "content_block_start" => {
+            "content_block_start" if index < MAX_BLOCKS => {
                 if let Some(block) = v.get("content_block") {
                     self.slot(index);
                     if block
@@ -82,6 +87,7 @@ impl AnthropicStreamAssembler {
             }
             _ => {}
         }
+        Ok(())
     }
 
     fn slot(&mut self, index: usize) {
@@ -178,7 +184,7 @@ mod tests {
 
     fn feed(a: &mut AnthropicStreamAssembler, v: Value) {
         let name = v["type"].as_str().unwrap_or("").to_owned();
-        a.push(&SseEvent::new(Some(&name), v.to_string()));
+        a.push(&SseEvent::new(Some(&name), v.to_string())).unwrap();
     }
 
     #[test]

@@ -5,7 +5,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::SseEvent;
+use crate::{SseEvent, TranslateError};
+
+/// Most choices one stream may carry; `n` is tiny in practice.
+const MAX_INDEX: usize = 128;
 
 /// Accumulates the chunks of one OpenAI stream.
 #[derive(Debug, Default)]
@@ -42,23 +45,24 @@ impl OpenAiStreamAssembler {
         Self::default()
     }
 
-    /// Add one upstream event.
-    pub fn push(&mut self, ev: &SseEvent) {
+    /// Add one upstream event. A chunk that is not JSON is skipped (what
+    /// arrived so far is still assembled) and reported, so the caller can
+    /// decide whether the stream is still usable.
+    pub fn push(&mut self, ev: &SseEvent) -> Result<(), TranslateError> {
         let data = ev.data.trim();
         if data == "[DONE]" {
             self.done = true;
-            return;
+            return Ok(());
         }
-        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
-            return;
-        };
+        let chunk = serde_json::from_str::<Value>(data)
+            .map_err(|e| TranslateError::invalid_json("stream chunk", &e))?;
         if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
             let message = err
                 .get("message")
                 .and_then(Value::as_str)
                 .or_else(|| err.as_str());
             self.error = Some(message.unwrap_or("upstream stream error").to_owned());
-            return;
+            return Ok(());
         }
         for (slot, key) in [
             (&mut self.id, "id"),
@@ -81,10 +85,15 @@ impl OpenAiStreamAssembler {
         {
             self.choice(choice);
         }
+        Ok(())
     }
 
     fn choice(&mut self, choice: &Value) {
         let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+        // The index comes from the upstream; an absurd one must not allocate.
+        if index >= MAX_INDEX {
+            return;
+        }
         if index >= self.choices.len() {
             self.choices.resize_with(index + 1, ChoiceState::default);
         }
@@ -221,7 +230,7 @@ mod tests {
     use super::*;
 
     fn feed(a: &mut OpenAiStreamAssembler, v: Value) {
-        a.push(&SseEvent::new(None, v.to_string()));
+        a.push(&SseEvent::new(None, v.to_string())).unwrap();
     }
 
     #[test]
@@ -269,9 +278,9 @@ mod tests {
             &mut a,
             json!({"id": "chatcmpl-1", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}}),
         );
-        a.push(&SseEvent::new(None, "not json"));
+        assert!(a.push(&SseEvent::new(None, "not json")).is_err());
         assert!(!a.is_done());
-        a.push(&SseEvent::new(None, "[DONE]"));
+        a.push(&SseEvent::new(None, "[DONE]")).unwrap();
         assert!(a.is_done());
         assert_eq!(a.error(), None);
         assert_eq!(

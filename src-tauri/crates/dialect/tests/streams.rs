@@ -85,7 +85,7 @@ fn openai_streams_become_anthropic_streams_equal_to_the_non_streaming_translatio
     for name in OPENAI_FIXTURES {
         let upstream = decode(&fixture(name));
         let mut direct = OpenAiStreamAssembler::new();
-        upstream.iter().for_each(|e| direct.push(e));
+        upstream.iter().for_each(|e| direct.push(e).unwrap());
         assert!(direct.is_done(), "{name}");
         let completion = direct.finish();
         let model = completion["model"].as_str().unwrap().to_owned();
@@ -94,7 +94,7 @@ fn openai_streams_become_anthropic_streams_equal_to_the_non_streaming_translatio
         let client = openai_upstream_through_translator(&upstream, &model);
         assert_anthropic_grammar(&client);
         let mut assembled = AnthropicStreamAssembler::new();
-        client.iter().for_each(|e| assembled.push(e));
+        client.iter().for_each(|e| assembled.push(e).unwrap());
         assert!(assembled.is_done(), "{name}");
         assert_eq!(assembled.error(), None);
         assert_eq!(assembled.finish(), expected, "{name}");
@@ -176,7 +176,7 @@ fn anthropic_streams_become_openai_streams_equal_to_the_non_streaming_translatio
     for name in ANTHROPIC_FIXTURES {
         let upstream = decode(&fixture(name));
         let mut direct = AnthropicStreamAssembler::new();
-        upstream.iter().for_each(|e| direct.push(e));
+        upstream.iter().for_each(|e| direct.push(e).unwrap());
         assert!(direct.is_done(), "{name}");
         let expected = response_anthropic_to_openai(&direct.finish()).unwrap();
 
@@ -187,7 +187,7 @@ fn anthropic_streams_become_openai_streams_equal_to_the_non_streaming_translatio
         assert_eq!(client.last().unwrap().data, "[DONE]");
         assert_eq!(client.iter().filter(|e| e.data == "[DONE]").count(), 1);
         let mut assembled = OpenAiStreamAssembler::new();
-        client.iter().for_each(|e| assembled.push(e));
+        client.iter().for_each(|e| assembled.push(e).unwrap());
         assert!(assembled.is_done());
         assert_eq!(
             normalised(assembled.finish()),

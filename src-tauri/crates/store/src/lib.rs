@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 
+mod chunk;
+mod compact;
 mod error;
 mod reader;
 mod records;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::compact::{DecodeError, Decoder, Encoding};
 use crate::schema::{self, query_error};
 use crate::{SessionDetail, SessionSummary, SkillUsage, StoreCounts, StoreError, TurnRow};
 
@@ -132,6 +133,18 @@ impl StoreReader {
         Ok(generation.unwrap_or(0))
     }
 
+    /// The size of the database in bytes, as this reader sees it: every
+    /// committed page, including those still only in the write-ahead log.
+    pub fn database_bytes(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.fail("measure the database", e))
+    }
+
     /// How many sessions and turns are stored.
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
         self.conn
@@ -212,16 +225,18 @@ impl StoreReader {
                 "SELECT id, request_id, turn_index, turn_type, client_dialect, upstream_api,
                         model, stream, started_at_ms, latency_ms, ttfb_ms, status, http_status,
                         prompt_tokens, completion_tokens, skill_generation, request_json,
-                        response_json, error
+                        response_json, error, request_encoding
                  FROM turns WHERE session_id = ?1
                  ORDER BY turn_index, id",
             )
             .map_err(|e| self.fail(what, e))?;
         let mut rows = stmt.query([session_id]).map_err(|e| self.fail(what, e))?;
+        // One decoder for the whole session: its turns share most request parts.
+        let mut decoder = Decoder::new(&self.conn);
         let mut turns = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.fail(what, e))? {
             let raw = turn_from_row(row).map_err(|e| self.fail(what, e))?;
-            turns.push(self.finish_turn(raw, &mut skills)?);
+            turns.push(self.finish_turn(raw, &mut skills, &mut decoder)?);
         }
         Ok(turns)
     }
@@ -231,6 +246,7 @@ impl StoreReader {
         &self,
         raw: RawTurn,
         skills: &mut HashMap<i64, Vec<String>>,
+        decoder: &mut Decoder<'_>,
     ) -> Result<TurnRow, StoreError> {
         let turn_type = raw
             .turn_type
@@ -248,6 +264,7 @@ impl StoreReader {
                 column: "turns.status",
                 value,
             })?;
+        let request = self.request(raw.request_encoding, raw.request_json, decoder)?;
         Ok(TurnRow {
             id: raw.id,
             request_id: raw.request_id,
@@ -266,10 +283,36 @@ impl StoreReader {
             completion_tokens: raw.completion_tokens,
             skill_generation: raw.skill_generation,
             injected_skills: skills.remove(&raw.id).unwrap_or_default(),
-            request: parse_json(raw.request_json),
+            request,
             response: raw.response_json.map(parse_json),
             error: raw.error,
         })
+    }
+
+    /// A request as the client's upstream received it, from either encoding.
+    fn request(
+        &self,
+        encoding: i64,
+        text: String,
+        decoder: &mut Decoder<'_>,
+    ) -> Result<serde_json::Value, StoreError> {
+        let invalid = |value: String| StoreError::InvalidValue {
+            path: self.path.clone(),
+            column: "turns.request_json",
+            value,
+        };
+        match Encoding::from_column(encoding) {
+            Some(Encoding::Verbatim) => Ok(parse_json(text)),
+            Some(Encoding::Node) => decoder.request(&text).map_err(|e| match e {
+                DecodeError::Query(cause) => self.fail("read the parts of a request", cause),
+                DecodeError::Invalid(reason) => invalid(reason),
+            }),
+            None => Err(StoreError::InvalidValue {
+                path: self.path.clone(),
+                column: "turns.request_encoding",
+                value: encoding.to_string(),
+            }),
+        }
     }
 
     fn fail(&self, what: &'static str, cause: rusqlite::Error) -> StoreError {
@@ -298,6 +341,7 @@ struct RawTurn {
     request_json: String,
     response_json: Option<String>,
     error: Option<String>,
+    request_encoding: i64,
 }
 
 fn turn_from_row(row: &Row<'_>) -> rusqlite::Result<RawTurn> {
@@ -321,6 +365,7 @@ fn turn_from_row(row: &Row<'_>) -> rusqlite::Result<RawTurn> {
         request_json: row.get(16)?,
         response_json: row.get(17)?,
         error: row.get(18)?,
+        request_encoding: row.get(19)?,
     })
 }
 

@@ -24,14 +24,21 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "request_blobs",
+        sql: include_str!("../migrations/0002_request_blobs.sql"),
+    },
+];
 
 /// The schema version this build writes and reads.
-pub(crate) const LATEST_VERSION: i64 = 1;
+pub(crate) const LATEST_VERSION: i64 = 2;
 
 /// Opens (creating if needed) the database for writing, applies the
 /// connection settings and brings the schema up to date.
@@ -237,7 +244,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(generation, 0);
-        for table in ["sessions", "turns", "turn_skills", "meta"] {
+        for table in ["sessions", "turns", "turn_skills", "meta", "blobs"] {
             let n: i64 = conn
                 .query_row(
                     "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",

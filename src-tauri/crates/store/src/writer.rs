@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::compact;
 use crate::{SessionStart, StoreError, TurnRecord};
 
 /// The most commands applied in one transaction. Large enough that a burst is
@@ -259,12 +260,16 @@ fn record_turn(conn: &Connection, t: &TurnRecord) -> rusqlite::Result<()> {
     )?
     .execute(params![t.session_id, t.session_key, t.key_source, t.started_at_ms])?;
 
+    // Here, not in `Store::record_turn`: the request path only queues the text.
+    let (request_encoding, request) = compact::encode_request(conn, &t.request_json)?;
     conn.prepare_cached(
         "INSERT INTO turns (
              request_id, session_id, turn_index, turn_type, client_dialect, upstream_api,
              model, stream, started_at_ms, latency_ms, ttfb_ms, status, http_status,
-             prompt_tokens, completion_tokens, skill_generation, request_json, response_json, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             prompt_tokens, completion_tokens, skill_generation, request_json, response_json, error,
+             request_encoding)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                 ?20)",
     )?
     .execute(params![
         t.request_id,
@@ -283,9 +288,10 @@ fn record_turn(conn: &Connection, t: &TurnRecord) -> rusqlite::Result<()> {
         t.prompt_tokens,
         t.completion_tokens,
         t.skill_generation,
-        t.request_json,
+        request,
         t.response_json,
         t.error,
+        request_encoding.column_value(),
     ])?;
     let turn_id = conn.last_insert_rowid();
 

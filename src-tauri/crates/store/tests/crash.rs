@@ -49,14 +49,19 @@ fn turn(index: u32) -> TurnRecord {
         completion_tokens: Some(20),
         skill_generation: 0,
         injected_skills: vec!["first".to_owned(), format!("skill-{}", index % 7)],
-        // Big enough that commits span several WAL pages.
-        request_json: format!(
-            r#"{{"messages":[{{"role":"user","content":"{}"}}]}}"#,
-            "x".repeat(2_000)
-        ),
+        request_json: request(index),
         response_json: Some(format!(r#"{{"content":"answer {index}"}}"#)),
         error: None,
     }
+}
+
+/// Big enough, and different in every turn (the store keeps repeated parts
+/// once), that commits span several WAL pages: the request and a new blob.
+fn request(index: u32) -> String {
+    format!(
+        r#"{{"model":"gpt-test","messages":[{{"role":"user","content":"{index} {}"}}]}}"#,
+        "x".repeat(2_000)
+    )
 }
 
 /// Not a test by itself: the body of the child process the crash tests
@@ -178,6 +183,11 @@ fn check_after_crash(path: &Path) -> u64 {
             .map(|t| u64::from(t.turn_index))
             .collect();
         assert_eq!(indexes, (0..turns).collect::<Vec<_>>());
+        // Each request is rebuilt from its parts: none was lost or torn.
+        for t in &detail.turns {
+            let sent: serde_json::Value = serde_json::from_str(&request(t.turn_index)).unwrap();
+            assert_eq!(t.request, sent);
+        }
         assert!(detail
             .turns
             .iter()

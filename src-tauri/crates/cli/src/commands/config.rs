@@ -22,7 +22,11 @@ pub enum ConfigCommand {
         json: bool,
     },
     /// Change a setting (API keys go to the secret store, never to config.toml).
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Remove a setting so its default applies again.
     Unset { key: String },
     /// Where the config file, secrets, database and skills live.

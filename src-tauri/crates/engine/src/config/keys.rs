@@ -136,9 +136,12 @@ impl ConfigStore {
             };
             return Ok(entry(key, secret.masked(), source, env_var));
         }
-        let value = leaf(&self.config, key)
+        let mut value = leaf(&self.config, key)
             .map(display_value)
             .unwrap_or_default();
+        if key == "skills.dir" && value.is_empty() {
+            value = self.config.skills_dir(&self.paths).display().to_string();
+        }
         let in_file = document_leaf(&self.document, key).is_some();
         if key == "upstream.base_url" && !in_file {
             if let Some(url) = env(url_var).filter(|v| !v.is_empty()) {

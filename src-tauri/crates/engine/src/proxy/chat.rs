@@ -213,6 +213,7 @@ async fn forward(
         ttfb_ms,
         error: None,
     });
+    state.wait_for_commit().await;
     let headers = [(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -31,6 +31,9 @@ use crate::events::{EngineEvent, EventBus};
 use crate::session::{EndedSession, SessionTracker, SessionTurn};
 use crate::upstream::UpstreamClient;
 
+/// Longest wait for a turn's commit before its answer is sent anyway.
+const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Everything a request handler needs; shared by all requests.
 pub struct ProxyState {
     pub config: Config,
@@ -80,6 +83,21 @@ impl ProxyState {
     fn note_request(&self) {
         self.last_request_ms
             .store(crate::now_ms(), Ordering::Relaxed);
+    }
+
+    /// Waits until every turn recorded so far is committed. The final bytes
+    /// of an answer wait for this (and only they: the first byte never
+    /// does), so a turn the client has received survives a kill -9. Bounded,
+    /// so a stuck disk delays an answer but never withholds it.
+    pub async fn wait_for_commit(&self) {
+        match tokio::time::timeout(COMMIT_WAIT, self.store.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "recording the turn failed"),
+            Err(_) => tracing::warn!(
+                "the database did not commit within {} s; answering anyway",
+                COMMIT_WAIT.as_secs()
+            ),
+        }
     }
 
     /// Checks the client's key when `proxy.api_key` is set. Both SDK styles

@@ -70,6 +70,10 @@ impl TurnRecorder {
         }
     }
 
+    pub fn state(&self) -> &ProxyState {
+        &self.state
+    }
+
     pub fn is_pending(&self) -> bool {
         self.draft.is_some()
     }

@@ -6,11 +6,11 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use metaclaw_dialect::{
     encode_sse, error_body, usage, AnthropicStreamAssembler, AnthropicToOpenAiStream, Dialect,
-    OpenAiStreamAssembler, OpenAiToAnthropicStream, SseDecoder, SseEvent,
+    OpenAiStreamAssembler, OpenAiToAnthropicStream, SseDecoder, SseEvent, TranslateError,
 };
 use metaclaw_store::TurnStatus;
 
@@ -30,7 +30,7 @@ enum Assembler {
 }
 
 impl Assembler {
-    fn push(&mut self, event: &SseEvent) {
+    fn push(&mut self, event: &SseEvent) -> Result<(), TranslateError> {
         match self {
             Assembler::OpenAi(a) => a.push(event),
             Assembler::Anthropic(a) => a.push(event),
@@ -71,6 +71,12 @@ pub struct StreamRelay {
     started: Instant,
     ttfb_ms: Option<f64>,
     http_status: u16,
+    /// Pass-through bytes of an event not yet complete: only whole, checked
+    /// events reach the client, so a broken one can still be replaced by an
+    /// error event instead of leaving the client half an event.
+    partial: BytesMut,
+    /// A recorded turn waits for its commit before the final bytes go out.
+    commit_pending: bool,
     out: VecDeque<Bytes>,
 }
 
@@ -110,6 +116,8 @@ impl StreamRelay {
             chunk_timeout,
             started,
             ttfb_ms: None,
+            partial: BytesMut::new(),
+            commit_pending: false,
             out: VecDeque::new(),
         }
     }
@@ -124,6 +132,10 @@ impl StreamRelay {
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
+            if self.commit_pending {
+                self.commit_pending = false;
+                self.recorder.state().wait_for_commit().await;
+            }
             if let Some(chunk) = self.out.pop_front() {
                 return Some(chunk);
             }
@@ -151,15 +163,16 @@ impl StreamRelay {
         }
         let events = self.decoder.push(&bytes);
         if matches!(self.translation, Translation::None) {
-            self.out.push_back(bytes);
+            self.partial.extend_from_slice(&bytes);
         }
         self.handle_events(&events);
     }
 
     fn handle_events(&mut self, events: &[SseEvent]) {
         for event in events {
-            if let Some(assembler) = self.assembler.as_mut() {
-                assembler.push(event);
+            if let Some(Err(e)) = self.assembler.as_mut().map(|a| a.push(event)) {
+                self.fail(format!("the upstream sent a malformed event: {e}"));
+                return;
             }
             let translated = match &mut self.translation {
                 Translation::None => Ok(Vec::new()),
@@ -176,11 +189,17 @@ impl StreamRelay {
                 }
             }
         }
-        // Record as soon as the upstream says the message is complete, before
-        // the client receives the final event: a crash right after the client
-        // is done then cannot lose the turn.
+        if matches!(self.translation, Translation::None) {
+            if let Some(end) = last_event_end(&self.partial) {
+                self.out.push_back(self.partial.split_to(end).freeze());
+            }
+        }
+        // Record as soon as the upstream says the message is complete, and
+        // let the final event wait for the commit: once the client has the
+        // whole answer, the turn survives even a kill -9.
         if self.assembler.as_ref().is_some_and(Assembler::is_done) {
             self.record(None);
+            self.commit_pending = true;
         }
     }
 
@@ -193,6 +212,10 @@ impl StreamRelay {
             Translation::AnthropicToOpenAi(t) => t.finish(),
         };
         self.out.extend(closing);
+        if !self.partial.is_empty() {
+            // Whatever trailed the last complete event (a comment, spaces).
+            self.out.push_back(self.partial.split().freeze());
+        }
         self.upstream = None;
         self.record(Some(
             "the upstream stream ended before the message was complete".to_string(),
@@ -202,6 +225,7 @@ impl StreamRelay {
     /// Ends the stream with an error event the client's SDK will raise.
     fn fail(&mut self, message: String) {
         tracing::warn!(error = %message, "stream failed");
+        self.partial.clear();
         let body = error_body(self.client, 502, &message).to_string();
         let event = match self.client {
             Dialect::OpenAi => encode_sse(None, &body),
@@ -254,5 +278,45 @@ impl Drop for StreamRelay {
                 error: Some("the client disconnected mid-stream".to_string()),
             });
         }
+    }
+}
+
+/// The end of the last complete event in `buffer` (just after its blank
+/// line), accepting the `\n`, `\r\n` and `\r` line endings SSE allows.
+fn last_event_end(buffer: &[u8]) -> Option<usize> {
+    let mut end = None;
+    let mut i = 0;
+    while i < buffer.len() {
+        let line_end = match buffer[i] {
+            b'\n' => Some(i + 1),
+            b'\r' if buffer.get(i + 1) == Some(&b'\n') => Some(i + 2),
+            b'\r' if i + 1 < buffer.len() => Some(i + 1),
+            _ => None,
+        };
+        if let Some(next) = line_end {
+            // A line terminator right at the start of a line is a blank line.
+            let at_line_start = i == 0 || matches!(buffer[i - 1], b'\n' | b'\r');
+            if at_line_start {
+                end = Some(next);
+            }
+            i = next;
+        } else {
+            i += 1;
+        }
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_event_end;
+
+    #[test]
+    fn finds_the_end_of_the_last_whole_event() {
+        assert_eq!(last_event_end(b"data: a\n\ndata: b"), Some(9));
+        assert_eq!(last_event_end(b"data: a\r\n\r\ndata: b\r\n"), Some(13));
+        assert_eq!(last_event_end(b"data: a\n"), None);
+        assert_eq!(last_event_end(b"event: x\ndata: a\n\n: ping\n\n"), Some(28));
+        assert_eq!(last_event_end(b""), None);
     }
 }

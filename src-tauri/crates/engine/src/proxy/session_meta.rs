@@ -54,9 +54,11 @@ impl SessionMeta {
         {
             None | Some("") | Some("main") => TurnType::Main,
             Some("side") => TurnType::Side,
-            Some(other) => return Err(ProxyError::InvalidRequest(format!(
+            Some(other) => {
+                return Err(ProxyError::InvalidRequest(format!(
                 "turn type must be \"main\" or \"side\", not {other:?} (X-Turn-Type / turn_type)"
-            ))),
+            )))
+            }
         };
 
         let done = match header("x-session-done") {
