@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 //! The engine's event bus as a subscriber sees it: sessions start, turns are
 //! recorded, sessions end when the client says so or go quiet.
 

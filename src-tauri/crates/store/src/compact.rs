@@ -171,15 +171,15 @@ impl Encoder<'_> {
     }
 
     /// Stores the JSON `text` as a blob unless one with its hash exists, and
-    /// returns the blob's id. With `split`, a long value is stored as a node
-    /// over its parts.
-    fn store(&mut self, text: &str, split: bool) -> rusqlite::Result<i64> {
+    /// returns the blob's id. With `may_split`, a long value is stored as a
+    /// node over its parts.
+    fn store(&mut self, text: &str, may_split: bool) -> rusqlite::Result<i64> {
         self.references += 1;
         let hash: [u8; 32] = Sha256::digest(text.as_bytes()).into();
         if let Some(id) = find_blob(self.conn, &hash)? {
             return Ok(id);
         }
-        if split && text.len() >= SPLIT_MIN {
+        if may_split && text.len() >= SPLIT_MIN {
             if let Some(node) = self.split(text)? {
                 if let Ok(body) = serde_json::to_string(&node) {
                     return insert_blob(self.conn, &hash, Encoding::Node, &body);
@@ -198,9 +198,14 @@ impl Encoder<'_> {
                 let Some(members) = members(text) else {
                     return Ok(None);
                 };
+                let references = self.references;
                 let mut nodes = Vec::with_capacity(members.len());
                 for (key, value) in members {
                     nodes.push((key, self.member(value)?));
+                }
+                // Only small members: as a node it would just be longer.
+                if self.references == references {
+                    return Ok(None);
                 }
                 Ok(Some(Node::Object(nodes)))
             }

@@ -317,3 +317,15 @@ fn the_deepest_request_fits_on_a_small_stack() {
         .unwrap();
     on_small_stack.join().unwrap();
 }
+
+#[test]
+fn a_large_object_of_small_members_is_stored_whole() {
+    let (_dir, conn) = db();
+    let fields: Map<String, Value> = (0..1_000).map(|i| (format!("k{i}"), json!(i))).collect();
+    let text = json!({"messages": [fields]}).to_string();
+    assert_eq!(assert_exact(&conn, &text), Encoding::Node);
+    let encoding: i64 = conn
+        .query_row("SELECT encoding FROM blobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(encoding, Encoding::Verbatim.column_value());
+}

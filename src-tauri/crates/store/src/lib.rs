@@ -5,6 +5,11 @@
 //! loudly. [`StoreReader`] reads the same file on a connection of its own, from
 //! this process or another one (the CLI while a server runs).
 //!
+//! Agents resend the whole conversation with every request, so requests are
+//! not stored as sent: the writer keeps each distinct part once and a turn
+//! refers to its parts (module `compact`), and the reader puts them back
+//! together. Storage grows with what is new in each request, not its size.
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), metaclaw_store::StoreError> {
 //! use metaclaw_store::{SessionStart, Store};

@@ -124,7 +124,10 @@ pub struct TurnRecord {
     pub skill_generation: i64,
     /// Skill names in the order they were injected (best first).
     pub injected_skills: Vec<String>,
-    /// The request as sent upstream.
+    /// The request as sent upstream. The store keeps each distinct part of
+    /// it (a message, the tools, a long prompt's pieces) once, so a session
+    /// that resends its history costs linear space; [`TurnRow::request`]
+    /// reads back the value parsed from this exact text.
     pub request_json: String,
     /// The response as received; for streams, the assembled message.
     pub response_json: Option<String>,

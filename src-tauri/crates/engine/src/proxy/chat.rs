@@ -143,7 +143,6 @@ async fn forward(
             &model,
             recorder,
             upstream.timeout,
-            started,
         );
         let headers = [
             (

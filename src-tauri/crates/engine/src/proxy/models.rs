@@ -40,7 +40,7 @@ async fn models(
     state.check_auth(headers)?;
     let upstream = state.upstream.as_ref().ok_or(ProxyError::NoUpstream)?;
     if let Some(model) = &upstream.target().model {
-        return Ok(model_list(client, &[model.clone()]));
+        return Ok(model_list(client, std::slice::from_ref(model)));
     }
     let response = upstream.get_models(headers).await?;
     let status = response.status();

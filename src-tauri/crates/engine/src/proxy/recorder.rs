@@ -70,6 +70,11 @@ impl TurnRecorder {
         }
     }
 
+    /// When the request arrived.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
     pub fn state(&self) -> &ProxyState {
         &self.state
     }

@@ -24,6 +24,8 @@ enum Translation {
     AnthropicToOpenAi(AnthropicToOpenAiStream),
 }
 
+// One per stream: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Assembler {
     OpenAi(OpenAiStreamAssembler),
     Anthropic(AnthropicStreamAssembler),
@@ -89,8 +91,8 @@ impl StreamRelay {
         model: &str,
         recorder: TurnRecorder,
         chunk_timeout: Duration,
-        started: Instant,
     ) -> StreamRelay {
+        let started = recorder.started();
         let translation = match (upstream_api, client) {
             (Dialect::OpenAi, Dialect::Anthropic) => {
                 Translation::OpenAiToAnthropic(OpenAiToAnthropicStream::new(model))
@@ -314,9 +316,9 @@ mod tests {
     #[test]
     fn finds_the_end_of_the_last_whole_event() {
         assert_eq!(last_event_end(b"data: a\n\ndata: b"), Some(9));
-        assert_eq!(last_event_end(b"data: a\r\n\r\ndata: b\r\n"), Some(13));
+        assert_eq!(last_event_end(b"data: a\r\n\r\ndata: b\r\n"), Some(11));
         assert_eq!(last_event_end(b"data: a\n"), None);
-        assert_eq!(last_event_end(b"event: x\ndata: a\n\n: ping\n\n"), Some(28));
+        assert_eq!(last_event_end(b"event: x\ndata: a\n\n: ping\n\n"), Some(26));
         assert_eq!(last_event_end(b""), None);
     }
 }
