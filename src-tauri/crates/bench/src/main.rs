@@ -33,7 +33,7 @@ impl Drop for Proxy {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let binary = metaclaw_binary()?;
     let home = tempfile::tempdir()?;

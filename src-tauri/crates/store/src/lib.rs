@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
 mod chunk;
 mod compact;
 mod error;
@@ -93,7 +94,8 @@ impl Store {
         // disk. The queue only grows if the disk is slower than the request
         // rate, and each entry is one turn that would otherwise be lost.
         let (commands, queue) = mpsc::channel();
-        let handle = writer::spawn(conn, path.to_path_buf(), queue)?;
+        let checkpointer = checkpoint::spawn(path)?;
+        let handle = writer::spawn(conn, path.to_path_buf(), queue, checkpointer)?;
         Ok(Store {
             shared: Arc::new(Shared {
                 path: path.to_path_buf(),

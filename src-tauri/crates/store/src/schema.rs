@@ -116,6 +116,14 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     // would fsync every commit, a cost per turn we do not want to pay.
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|cause| pragma_error(path, "synchronous", cause))?;
+    // No automatic checkpoint: it would run inside a commit, fsync included,
+    // and an answer waiting for that commit would wait for the disk. The
+    // checkpoint thread (checkpoint.rs) does it instead, off the commit path.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(|cause| pragma_error(path, "wal_autocheckpoint", cause))?;
+    // After a checkpoint resets the log, keep at most this much of its file.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(|cause| pragma_error(path, "journal_size_limit", cause))?;
     // See BUSY_TIMEOUT: wait for a lock rather than fail a whole batch.
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|cause| pragma_error(path, "busy_timeout", cause))?;

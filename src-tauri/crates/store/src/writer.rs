@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::checkpoint::Checkpointer;
 use crate::compact;
 use crate::{SessionStart, StoreError, TurnRecord};
 
@@ -104,15 +105,25 @@ pub(crate) fn spawn(
     conn: Connection,
     path: PathBuf,
     commands: Receiver<Command>,
+    checkpointer: Checkpointer,
 ) -> Result<JoinHandle<WriterStats>, StoreError> {
     let thread_path = path.clone();
     std::thread::Builder::new()
         .name("metaclaw-store-writer".to_owned())
-        .spawn(move || run(conn, &thread_path, &commands))
+        .spawn(move || {
+            let stats = run(conn, &thread_path, &commands, &checkpointer);
+            checkpointer.stop();
+            stats
+        })
         .map_err(|cause| StoreError::SpawnWriter { path, cause })
 }
 
-fn run(mut conn: Connection, path: &Path, commands: &Receiver<Command>) -> WriterStats {
+fn run(
+    mut conn: Connection,
+    path: &Path,
+    commands: &Receiver<Command>,
+    checkpointer: &Checkpointer,
+) -> WriterStats {
     let mut stats = WriterStats::default();
     let mut tally = FailureTally::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -134,6 +145,7 @@ fn run(mut conn: Connection, path: &Path, commands: &Receiver<Command>) -> Write
         if writes > 0 {
             stats.transactions += 1;
             stats.writes += writes;
+            checkpointer.committed();
         }
         if stop {
             break;
@@ -480,7 +492,15 @@ mod tests {
 
         // Everything is queued before the writer starts, so it must take
         // full batches rather than one transaction per command.
-        let stats = spawn(conn, path.clone(), queue).unwrap().join().unwrap();
+        let stats = spawn(
+            conn,
+            path.clone(),
+            queue,
+            crate::checkpoint::spawn(&path).unwrap(),
+        )
+        .unwrap()
+        .join()
+        .unwrap();
         assert_eq!(
             stats,
             WriterStats {
@@ -508,7 +528,15 @@ mod tests {
         let (ack, mut done) = oneshot::channel();
         commands.send(Command::Flush(ack)).unwrap();
 
-        let stats = spawn(conn, path.clone(), queue).unwrap().join().unwrap();
+        let stats = spawn(
+            conn,
+            path.clone(),
+            queue,
+            crate::checkpoint::spawn(&path).unwrap(),
+        )
+        .unwrap()
+        .join()
+        .unwrap();
         assert_eq!(stats.writes, 1);
         assert_eq!(count_turns(&path), 1);
         // The flush behind the shutdown is never answered: its sender is gone.

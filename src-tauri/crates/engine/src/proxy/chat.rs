@@ -14,13 +14,13 @@ use metaclaw_dialect::{
     request_openai_to_anthropic, response_anthropic_to_openai, response_openai_to_anthropic, usage,
     validate_request, Dialect,
 };
-use metaclaw_store::{TurnStatus, TurnType};
+use metaclaw_store::{TurnRecord, TurnStatus, TurnType};
 use serde_json::Value;
 use tracing::Instrument;
 
 use super::error::ProxyError;
 use super::inject::render_skills;
-use super::recorder::{TurnDraft, TurnOutcome, TurnRecorder};
+use super::recorder::{TurnOutcome, TurnRecorder};
 use super::relay::StreamRelay;
 use super::session_meta::SessionMeta;
 use super::ProxyState;
@@ -99,22 +99,36 @@ async fn forward(
         _ => Ok(request),
     }
     .map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
-    let upstream_bytes = Bytes::from(upstream_request.to_string());
-    let draft = TurnDraft {
+    let request_json = upstream_request.to_string();
+    let upstream_bytes = Bytes::from(request_json.clone());
+    // Stored as aborted unless the turn gets further: `finish` fills in
+    // the outcome, and a dropped request (the client left) keeps this.
+    let draft = TurnRecord {
         request_id: request_id.to_string(),
-        session,
+        session_id: session.session_id,
+        key_source: session.key_source.as_str().to_string(),
+        turn_index: session.turn_index,
         turn_type: meta.turn_type,
         client_dialect: client.to_string(),
         upstream_api: upstream_api.to_string(),
         model: Some(model.clone()),
         stream,
         started_at_ms: crate::now_ms(),
+        latency_ms: 0.0,
+        ttfb_ms: None,
+        status: TurnStatus::Aborted,
+        http_status: None,
+        prompt_tokens: None,
+        completion_tokens: None,
         skill_generation: state.skill_generation(),
         injected_skills,
-        request_json: String::from_utf8_lossy(&upstream_bytes).into_owned(),
-        ends_session: meta.done,
+        request_json,
+        response_json: None,
+        error: None,
+        session_key: session.key,
     };
-    let mut recorder = TurnRecorder::new(draft, started, state.clone());
+    let ends_session = meta.done.then(|| meta.key.clone());
+    let mut recorder = TurnRecorder::new(draft, ends_session, started, state.clone());
 
     let response = match upstream.send_chat(upstream_bytes, stream, headers).await {
         Ok(response) => response,

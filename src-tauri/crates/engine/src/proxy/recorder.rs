@@ -5,28 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use metaclaw_dialect::Usage;
-use metaclaw_store::{TurnRecord, TurnStatus, TurnType};
+use metaclaw_store::{TurnRecord, TurnStatus};
 
 use super::ProxyState;
 use crate::events::EngineEvent;
-use crate::session::SessionTurn;
-
-/// What is known about a turn before the upstream answers.
-pub struct TurnDraft {
-    pub request_id: String,
-    pub session: SessionTurn,
-    pub turn_type: TurnType,
-    pub client_dialect: String,
-    pub upstream_api: String,
-    pub model: Option<String>,
-    pub stream: bool,
-    pub started_at_ms: i64,
-    pub skill_generation: i64,
-    pub injected_skills: Vec<String>,
-    pub request_json: String,
-    /// The client said this is the session's last turn (`X-Session-Done`).
-    pub ends_session: bool,
-}
 
 /// How the turn ended.
 pub struct TurnOutcome {
@@ -52,7 +34,12 @@ impl TurnOutcome {
 }
 
 pub struct TurnRecorder {
-    draft: Option<TurnDraft>,
+    /// The turn as known before the upstream answers; its outcome fields are
+    /// filled in by `finish`. `None` once recorded.
+    draft: Option<TurnRecord>,
+    /// Set when the client said this is the session's last turn
+    /// (`X-Session-Done`): the session key to end once the turn is recorded.
+    ends_session: Option<String>,
     /// The request's span, so a turn finished by a stream (outside the
     /// handler) still logs with its request id.
     span: tracing::Span,
@@ -61,9 +48,15 @@ pub struct TurnRecorder {
 }
 
 impl TurnRecorder {
-    pub fn new(draft: TurnDraft, started: Instant, state: Arc<ProxyState>) -> TurnRecorder {
+    pub fn new(
+        draft: TurnRecord,
+        ends_session: Option<String>,
+        started: Instant,
+        state: Arc<ProxyState>,
+    ) -> TurnRecorder {
         TurnRecorder {
             draft: Some(draft),
+            ends_session,
             span: tracing::Span::current(),
             started,
             state,
@@ -88,54 +81,35 @@ impl TurnRecorder {
     /// evolver) finds every turn recorded. Later calls do nothing, so every
     /// path may call it without double counting.
     pub fn finish(&mut self, outcome: TurnOutcome) {
-        let Some(draft) = self.draft.take() else {
+        let Some(mut turn) = self.draft.take() else {
             return;
         };
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        let status = outcome.status;
+        turn.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        turn.status = outcome.status;
+        turn.http_status = outcome.http_status;
+        turn.ttfb_ms = outcome.ttfb_ms;
+        turn.prompt_tokens = outcome.usage.prompt_tokens;
+        turn.completion_tokens = outcome.usage.completion_tokens;
+        turn.response_json = outcome.response_json;
+        turn.error = outcome.error;
         let _entered = self.span.enter();
         tracing::info!(
-            session = %draft.session.session_id,
-            turn = draft.session.turn_index,
-            status = %status,
-            http_status = outcome.http_status,
-            latency_ms = format_args!("{latency_ms:.1}"),
-            skills = draft.injected_skills.len(),
+            session = %turn.session_id,
+            turn = turn.turn_index,
+            status = %turn.status,
+            http_status = turn.http_status,
+            latency_ms = format_args!("{:.1}", turn.latency_ms),
+            skills = turn.injected_skills.len(),
             "turn finished"
         );
-        let session_id = draft.session.session_id.clone();
-        let end_key = draft.ends_session.then(|| draft.session.key.clone());
-        let request_id = draft.request_id.clone();
-        self.state.store.record_turn(TurnRecord {
-            request_id: draft.request_id,
-            session_id: draft.session.session_id,
-            session_key: draft.session.key,
-            key_source: draft.session.key_source.as_str().to_string(),
-            turn_index: draft.session.turn_index,
-            turn_type: draft.turn_type,
-            client_dialect: draft.client_dialect,
-            upstream_api: draft.upstream_api,
-            model: draft.model,
-            stream: draft.stream,
-            started_at_ms: draft.started_at_ms,
-            latency_ms,
-            ttfb_ms: outcome.ttfb_ms,
-            status,
-            http_status: outcome.http_status,
-            prompt_tokens: outcome.usage.prompt_tokens,
-            completion_tokens: outcome.usage.completion_tokens,
-            skill_generation: draft.skill_generation,
-            injected_skills: draft.injected_skills,
-            request_json: draft.request_json,
-            response_json: outcome.response_json,
-            error: outcome.error,
-        });
-        self.state.events.publish(EngineEvent::TurnRecorded {
-            session_id,
-            request_id,
-            status: status.to_string(),
-        });
-        if let Some(key) = end_key {
+        let event = EngineEvent::TurnRecorded {
+            session_id: turn.session_id.clone(),
+            request_id: turn.request_id.clone(),
+            status: turn.status.to_string(),
+        };
+        self.state.store.record_turn(turn);
+        self.state.events.publish(event);
+        if let Some(key) = self.ends_session.take() {
             self.state.end_session(&key, "done");
         }
     }
