@@ -24,6 +24,7 @@ use super::recorder::{TurnOutcome, TurnRecorder};
 use super::relay::StreamRelay;
 use super::session_meta::SessionMeta;
 use super::ProxyState;
+use crate::upstream::{error_chain, UpstreamClient, UpstreamError};
 
 pub async fn handle(
     state: Arc<ProxyState>,
@@ -49,25 +50,34 @@ pub async fn handle(
     response
 }
 
-async fn forward(
-    state: &Arc<ProxyState>,
+/// A client request that passed every check, ready to forward.
+struct CheckedRequest {
+    body: Value,
+    meta: SessionMeta,
+    model: String,
+    stream: bool,
+    include_usage: bool,
+}
+
+/// Authenticates, reads and checks the request; nothing is recorded for a
+/// request refused here, since it never reached the upstream.
+async fn check_request<'s>(
+    state: &'s ProxyState,
     client: Dialect,
     headers: &HeaderMap,
     body: Body,
-    started: Instant,
-    request_id: &str,
-) -> Result<Response, ProxyError> {
+) -> Result<(CheckedRequest, &'s UpstreamClient), ProxyError> {
     state.check_auth(headers)?;
     let bytes = read_body(body, headers, state.config.proxy.max_body_mb).await?;
-    let mut request: Value =
+    let mut body: Value =
         serde_json::from_slice(&bytes).map_err(|e| ProxyError::BadJson(e.to_string()))?;
-    validate_request(client, &request).map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
-    let meta = SessionMeta::take(client, headers, &mut request)?;
+    validate_request(client, &body).map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
+    let meta = SessionMeta::take(client, headers, &mut body)?;
     let upstream = state.upstream.as_ref().ok_or(ProxyError::NoUpstream)?;
     if let Some(model) = &upstream.target().model {
-        request["model"] = Value::String(model.clone());
+        body["model"] = Value::String(model.clone());
     }
-    let model = request
+    let model = body
         .get("model")
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -76,14 +86,38 @@ async fn forward(
                 "model: required (or set upstream.model to choose one for every request)".into(),
             )
         })?;
-    let stream = request
-        .get("stream")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let include_usage = request
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let flag = |pointer: &str| {
+        body.pointer(pointer)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let (stream, include_usage) = (flag("/stream"), flag("/stream_options/include_usage"));
+    let checked = CheckedRequest {
+        body,
+        meta,
+        model,
+        stream,
+        include_usage,
+    };
+    Ok((checked, upstream))
+}
+
+async fn forward(
+    state: &Arc<ProxyState>,
+    client: Dialect,
+    headers: &HeaderMap,
+    body: Body,
+    started: Instant,
+    request_id: &str,
+) -> Result<Response, ProxyError> {
+    let (checked, upstream) = check_request(state, client, headers, body).await?;
+    let CheckedRequest {
+        body: mut request,
+        meta,
+        model,
+        stream,
+        include_usage,
+    } = checked;
 
     state.note_request();
     let session = state.open_turn(&meta);
@@ -173,57 +207,16 @@ async fn forward(
             .into_response());
     }
 
-    let body = match tokio::time::timeout(upstream.timeout, response.bytes()).await {
-        Err(_) => {
-            let timeout = crate::upstream::UpstreamError::Timeout {
-                url: upstream.chat_url(),
-                secs: upstream.timeout.as_secs_f64(),
-            };
-            return Err(fail(&mut recorder, timeout.into()));
-        }
-        Ok(Err(e)) => {
-            let reason = crate::upstream::error_chain(&e);
-            return Err(fail(
-                &mut recorder,
-                ProxyError::UpstreamInvalid(format!("reading the body failed: {reason}")),
-            ));
-        }
-        Ok(Ok(body)) => body,
-    };
-    let ttfb_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-    let parsed: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(e) => {
-            return Err(fail(
-                &mut recorder,
-                ProxyError::UpstreamInvalid(format!("not JSON: {e}")),
-            ))
-        }
-    };
-    let client_body = match (upstream_api, client) {
-        (Dialect::OpenAi, Dialect::Anthropic) => {
-            response_openai_to_anthropic(&parsed).map(|v| Bytes::from(v.to_string()))
-        }
-        (Dialect::Anthropic, Dialect::OpenAi) => {
-            response_anthropic_to_openai(&parsed).map(|v| Bytes::from(v.to_string()))
-        }
-        _ => Ok(body.clone()),
-    };
-    let client_body = match client_body {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            return Err(fail(
-                &mut recorder,
-                ProxyError::UpstreamInvalid(e.to_string()),
-            ))
-        }
+    let whole = match read_whole_answer(upstream, client, response).await {
+        Ok(whole) => whole,
+        Err(error) => return Err(fail(&mut recorder, error)),
     };
     recorder.finish(TurnOutcome {
         status: TurnStatus::Complete,
         http_status: Some(status.as_u16()),
-        usage: usage(upstream_api, &parsed),
-        response_json: Some(String::from_utf8_lossy(&body).into_owned()),
-        ttfb_ms,
+        usage: usage(upstream_api, &whole.parsed),
+        response_json: Some(String::from_utf8_lossy(&whole.received).into_owned()),
+        ttfb_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
         error: None,
     });
     state.wait_for_commit().await;
@@ -231,7 +224,50 @@ async fn forward(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     )];
-    Ok((StatusCode::OK, headers, client_body).into_response())
+    Ok((StatusCode::OK, headers, whole.for_client).into_response())
+}
+
+/// A non-streamed answer: as received, parsed, and as the client gets it.
+struct WholeAnswer {
+    received: Bytes,
+    parsed: Value,
+    for_client: Bytes,
+}
+
+async fn read_whole_answer(
+    upstream: &UpstreamClient,
+    client: Dialect,
+    response: reqwest::Response,
+) -> Result<WholeAnswer, ProxyError> {
+    let received = tokio::time::timeout(upstream.timeout, response.bytes())
+        .await
+        .map_err(|_| UpstreamError::Timeout {
+            url: upstream.chat_url(),
+            secs: upstream.timeout.as_secs_f64(),
+        })?
+        .map_err(|e| {
+            ProxyError::UpstreamInvalid(format!("reading the body failed: {}", error_chain(&e)))
+        })?;
+    let parsed: Value = serde_json::from_slice(&received)
+        .map_err(|e| ProxyError::UpstreamInvalid(format!("not JSON: {e}")))?;
+    let translated = match (upstream.api(), client) {
+        (Dialect::OpenAi, Dialect::Anthropic) => Some(response_openai_to_anthropic(&parsed)),
+        (Dialect::Anthropic, Dialect::OpenAi) => Some(response_anthropic_to_openai(&parsed)),
+        _ => None,
+    };
+    let for_client = match translated {
+        Some(result) => Bytes::from(
+            result
+                .map_err(|e| ProxyError::UpstreamInvalid(e.to_string()))?
+                .to_string(),
+        ),
+        None => received.clone(),
+    };
+    Ok(WholeAnswer {
+        received,
+        parsed,
+        for_client,
+    })
 }
 
 /// Records the turn as an upstream failure and hands the error back.
