@@ -20,6 +20,12 @@ pub enum EngineEvent {
         request_id: String,
         status: String,
     },
+    /// The PRM judge scored a main turn (`turn_id` is the store's turn id).
+    TurnScored {
+        turn_id: i64,
+        session_id: String,
+        score: i8,
+    },
 }
 
 /// Cheap to clone; publishing never blocks and never fails when nobody listens.

@@ -6,6 +6,7 @@ pub mod config;
 pub mod events;
 mod fsutil;
 pub mod paths;
+pub mod prm;
 pub mod proxy;
 pub mod secret;
 pub mod session;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::paths::AppPaths;
+use crate::prm::Judge;
 use crate::proxy::ProxyState;
 use crate::session::SessionTracker;
 use crate::upstream::UpstreamClient;
@@ -44,6 +46,8 @@ pub enum EngineError {
     Store(#[from] metaclaw_store::StoreError),
     #[error(transparent)]
     Upstream(#[from] upstream::UpstreamError),
+    #[error(transparent)]
+    Judge(#[from] prm::JudgeClientError),
     #[error("cannot listen on {addr}: {source} (is another metaclaw running? choose another port with --port)")]
     Bind {
         addr: String,
@@ -56,6 +60,8 @@ pub enum EngineError {
 /// A running engine: everything `metaclaw serve` (and later the tray) needs.
 pub struct Engine {
     state: Arc<ProxyState>,
+    /// The PRM judge, when enabled; runs as a background task while serving.
+    judge: Option<Judge>,
     _watcher: Option<LibraryWatcher>,
 }
 
@@ -79,7 +85,9 @@ impl Engine {
 
         let store = Store::open(&paths.database())?;
         let skill_generation = store.reader()?.skill_generation()?;
-        let upstream = match config.resolve_upstream(&env_var) {
+        let resolved = config.resolve_upstream(&env_var);
+        let judge = Judge::from_config(&config, resolved.as_ref())?;
+        let upstream = match resolved {
             Some(target) => Some(UpstreamClient::new(
                 target,
                 Duration::from_secs_f64(config.upstream.timeout_secs),
@@ -106,6 +114,7 @@ impl Engine {
         ));
         Ok(Engine {
             state,
+            judge,
             _watcher: watcher,
         })
     }
@@ -135,6 +144,11 @@ impl Engine {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), EngineError> {
         let sweeper = tokio::spawn(sweep_idle_sessions(self.state.clone()));
+        // Off the request path: judging only reads the store and the bus.
+        let judging = self
+            .judge
+            .clone()
+            .map(|judge| tokio::spawn(prm::run(self.state.clone(), judge)));
         let app = proxy::router(self.state.clone());
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
@@ -154,6 +168,10 @@ impl Engine {
             }
         };
         sweeper.abort();
+        if let Some(judging) = judging {
+            // Unrecorded judgements are redone after the next start.
+            judging.abort();
+        }
         for ended in self.state.sessions.drain() {
             self.state.announce_end(ended, "shutdown");
         }

@@ -37,6 +37,8 @@ mod schema;
 mod writer;
 
 #[cfg(test)]
+mod judgement_tests;
+#[cfg(test)]
 mod testing;
 
 use std::path::{Path, PathBuf};
@@ -50,8 +52,9 @@ use tokio::sync::oneshot;
 pub use error::StoreError;
 pub use reader::{StoreReader, MIN_ID_PREFIX};
 pub use records::{
-    SessionDetail, SessionStart, SessionSummary, SkillUsage, StoreCounts, TurnRecord, TurnRow,
-    TurnStatus, TurnType,
+    JudgeVote, Judgement, JudgementRecord, JudgementState, SessionDetail, SessionStart,
+    SessionSummary, SkillUsage, StoreCounts, TrainingTurn, TurnRecord, TurnRow, TurnStatus,
+    TurnToJudge, TurnType,
 };
 
 use writer::Command;
@@ -135,6 +138,21 @@ impl Store {
     /// [`StoreReader::skill_generation`]. Does not wait.
     pub fn set_skill_generation(&self, generation: i64) {
         self.send(Command::SetSkillGeneration(generation));
+    }
+
+    /// Records a judging attempt on a turn: its score, or (every vote
+    /// failed) a retry at `next_attempt_at_ms`. Does not wait.
+    pub fn record_judgement(&self, j: JudgementRecord) {
+        self.send(Command::Judgement(Box::new(j)));
+    }
+
+    /// Marks turns as the support set of an evolution: the turns it learned
+    /// from, which training data then leaves out. Does not wait.
+    pub fn mark_support_set(&self, evolution_id: &str, turn_ids: Vec<i64>) {
+        self.send(Command::SupportSet {
+            evolution_id: evolution_id.to_owned(),
+            turn_ids,
+        });
     }
 
     /// Resolves once every command sent through any handle before this call

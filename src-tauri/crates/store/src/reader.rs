@@ -7,11 +7,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use metaclaw_dialect::{latest_instruction, Dialect};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::compact::{DecodeError, Decoder, Encoding};
 use crate::schema::{self, query_error};
-use crate::{SessionDetail, SessionSummary, SkillUsage, StoreCounts, StoreError, TurnRow};
+use crate::{
+    JudgeVote, Judgement, JudgementState, SessionDetail, SessionSummary, SkillUsage, StoreCounts,
+    StoreError, TrainingTurn, TurnRow, TurnStatus, TurnToJudge, TurnType,
+};
 
 /// The shortest id prefix accepted by [`StoreReader::session`]; shorter ones
 /// match too much to be meant as one session.
@@ -219,15 +223,19 @@ impl StoreReader {
             }
         }
 
+        let mut votes = self.votes_of_session(session_id)?;
+
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, request_id, turn_index, turn_type, client_dialect, upstream_api,
-                        model, stream, started_at_ms, latency_ms, ttfb_ms, status, http_status,
-                        prompt_tokens, completion_tokens, skill_generation, request_json,
-                        response_json, error, request_encoding
-                 FROM turns WHERE session_id = ?1
-                 ORDER BY turn_index, id",
+                "SELECT t.id, t.request_id, t.turn_index, t.turn_type, t.client_dialect,
+                        t.upstream_api, t.model, t.stream, t.started_at_ms, t.latency_ms,
+                        t.ttfb_ms, t.status, t.http_status, t.prompt_tokens, t.completion_tokens,
+                        t.skill_generation, t.request_json, t.response_json, t.error,
+                        t.request_encoding, j.state, j.score, j.reason
+                 FROM turns t LEFT JOIN judgements j ON j.turn_id = t.id
+                 WHERE t.session_id = ?1
+                 ORDER BY t.turn_index, t.id",
             )
             .map_err(|e| self.fail(what, e))?;
         let mut rows = stmt.query([session_id]).map_err(|e| self.fail(what, e))?;
@@ -236,9 +244,242 @@ impl StoreReader {
         let mut turns = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.fail(what, e))? {
             let raw = turn_from_row(row).map_err(|e| self.fail(what, e))?;
-            turns.push(self.finish_turn(raw, &mut skills, &mut decoder)?);
+            let turn_votes = votes.remove(&raw.id).unwrap_or_default();
+            let mut turn = self.finish_turn(raw.turn, &mut skills, &mut decoder)?;
+            turn.judge_state = match raw.judge_state {
+                Some(text) => Some(self.judgement_state(text)?),
+                None if turn.turn_type == TurnType::Main && turn.status == TurnStatus::Complete => {
+                    Some(JudgementState::Pending)
+                }
+                None => None,
+            };
+            turn.score = raw.score;
+            turn.judge_reason = raw.judge_reason;
+            turn.votes = turn_votes;
+            turns.push(turn);
         }
         Ok(turns)
+    }
+
+    /// The votes of every judged turn of a session, by turn id.
+    fn votes_of_session(
+        &self,
+        session_id: &str,
+    ) -> Result<HashMap<i64, Vec<JudgeVote>>, StoreError> {
+        let what = "read the judge's votes";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT v.turn_id, v.score, v.failure
+                 FROM judgement_votes v JOIN turns t ON t.id = v.turn_id
+                 WHERE t.session_id = ?1
+                 ORDER BY v.turn_id, v.vote_index",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        let rows = stmt
+            .query_map([session_id], |row| {
+                Ok((row.get::<_, i64>(0)?, vote_from_row(row, 1)?))
+            })
+            .map_err(|e| self.fail(what, e))?;
+        let mut votes: HashMap<i64, Vec<JudgeVote>> = HashMap::new();
+        for row in rows {
+            let (turn_id, vote) = row.map_err(|e| self.fail(what, e))?;
+            votes.entry(turn_id).or_default().push(vote);
+        }
+        Ok(votes)
+    }
+
+    /// A turn's stored judgement, or `None` while it has none.
+    pub fn judgement(&self, turn_id: i64) -> Result<Option<Judgement>, StoreError> {
+        let what = "read a judgement";
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT state, score, reason, judge_model, attempts, next_attempt_at_ms,
+                        judged_at_ms
+                 FROM judgements WHERE turn_id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([turn_id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<i8>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, u32>(4)?,
+                        row.get::<_, Option<i64>>(5)?,
+                        row.get::<_, Option<i64>>(6)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.fail(what, e))?;
+        let Some((state, score, reason, judge_model, attempts, next_attempt_at_ms, judged_at_ms)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let votes = self
+            .conn
+            .prepare_cached(
+                "SELECT score, failure FROM judgement_votes WHERE turn_id = ?1 ORDER BY vote_index",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([turn_id], |row| vote_from_row(row, 0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| self.fail(what, e))?;
+        Ok(Some(Judgement {
+            turn_id,
+            state: self.judgement_state(state)?,
+            score,
+            votes,
+            reason,
+            judge_model,
+            attempts,
+            next_attempt_at_ms,
+            judged_at_ms,
+        }))
+    }
+
+    /// Main turns that completed and are ready to be judged, oldest first:
+    /// not scored yet, not waiting for a retry after `now_ms`, and settled —
+    /// their session has a later main turn (the user's reply, where
+    /// corrections show up), has ended, or the turn finished more than
+    /// `grace_ms` ago (the reply is not coming).
+    pub fn turns_to_judge(
+        &self,
+        now_ms: i64,
+        grace_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TurnToJudge>, StoreError> {
+        let what = "select turns to judge";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "WITH candidates AS (
+                     SELECT t.id, t.session_id, t.client_dialect, t.upstream_api, t.request_json,
+                            t.request_encoding, t.response_json, t.started_at_ms, t.latency_ms,
+                            coalesce(j.attempts, 0) AS attempts,
+                            (SELECT n.id FROM turns n
+                             WHERE n.session_id = t.session_id AND n.turn_type = 'main'
+                               AND (n.turn_index > t.turn_index
+                                    OR (n.turn_index = t.turn_index AND n.id > t.id))
+                             ORDER BY n.turn_index, n.id LIMIT 1) AS next_id
+                     FROM turns t LEFT JOIN judgements j ON j.turn_id = t.id
+                     WHERE t.turn_type = 'main' AND t.status = 'complete'
+                       AND (j.turn_id IS NULL
+                            OR (j.state <> 'scored' AND coalesce(j.next_attempt_at_ms, 0) <= ?1))
+                 )
+                 SELECT c.id, c.session_id, c.client_dialect, c.upstream_api, c.request_json,
+                        c.request_encoding, c.response_json, c.attempts,
+                        n.upstream_api, n.request_json, n.request_encoding
+                 FROM candidates c
+                 JOIN sessions s ON s.id = c.session_id
+                 LEFT JOIN turns n ON n.id = c.next_id
+                 WHERE c.next_id IS NOT NULL OR s.ended_at_ms IS NOT NULL
+                       OR c.started_at_ms + CAST(c.latency_ms AS INTEGER) <= ?1 - ?2
+                 ORDER BY c.id LIMIT ?3",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        let mut rows = stmt
+            .query(params![now_ms, grace_ms, limit])
+            .map_err(|e| self.fail(what, e))?;
+        let mut decoder = Decoder::new(&self.conn);
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.fail(what, e))? {
+            let raw = (|| -> rusqlite::Result<_> {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, u32>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                    row.get::<_, Option<i64>>(10)?,
+                ))
+            })()
+            .map_err(|e| self.fail(what, e))?;
+            let (
+                turn_id,
+                session_id,
+                client_dialect,
+                upstream_api,
+                text,
+                encoding,
+                response,
+                attempts,
+                next_api,
+                next_text,
+                next_encoding,
+            ) = raw;
+            let request = self.request(encoding, text, &mut decoder)?;
+            let next_instruction = match (next_api, next_text, next_encoding) {
+                (Some(api), Some(text), Some(encoding)) => {
+                    let next = self.request(encoding, text, &mut decoder)?;
+                    // Requests are stored as the upstream received them.
+                    api.parse::<Dialect>()
+                        .ok()
+                        .and_then(|dialect| latest_instruction(dialect, &next))
+                }
+                _ => None,
+            };
+            out.push(TurnToJudge {
+                turn_id,
+                session_id,
+                client_dialect,
+                upstream_api,
+                request,
+                response: response.map(parse_json),
+                next_instruction,
+                attempts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The training data for `generation`: its scored main turns that are in
+    /// no evolution's support set, oldest first. The trainer reads only
+    /// this, so a policy is never trained on the turns a skill was written
+    /// from (support / query separation).
+    pub fn training_turns(&self, generation: i64) -> Result<Vec<TrainingTurn>, StoreError> {
+        let what = "select training turns";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT t.id, t.session_id, t.skill_generation, j.score
+                 FROM turns t JOIN judgements j ON j.turn_id = t.id
+                 WHERE t.skill_generation = ?1 AND t.turn_type = 'main'
+                   AND t.status = 'complete' AND j.state = 'scored' AND j.score IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM support_sets s WHERE s.turn_id = t.id)
+                 ORDER BY t.id",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        let rows = stmt
+            .query_map([generation], |row| {
+                Ok(TrainingTurn {
+                    turn_id: row.get(0)?,
+                    session_id: row.get(1)?,
+                    skill_generation: row.get(2)?,
+                    score: row.get(3)?,
+                })
+            })
+            .map_err(|e| self.fail(what, e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| self.fail(what, e))
+    }
+
+    fn judgement_state(&self, text: String) -> Result<JudgementState, StoreError> {
+        text.parse().map_err(|value| StoreError::InvalidValue {
+            path: self.path.clone(),
+            column: "judgements.state",
+            value,
+        })
     }
 
     /// Parses the text columns of a raw row into typed values.
@@ -286,6 +527,10 @@ impl StoreReader {
             request,
             response: raw.response_json.map(parse_json),
             error: raw.error,
+            judge_state: None,
+            score: None,
+            votes: Vec::new(),
+            judge_reason: None,
         })
     }
 
@@ -344,7 +589,34 @@ struct RawTurn {
     request_encoding: i64,
 }
 
-fn turn_from_row(row: &Row<'_>) -> rusqlite::Result<RawTurn> {
+/// A turn row with its judgement columns.
+struct JudgedRawTurn {
+    turn: RawTurn,
+    id: i64,
+    judge_state: Option<String>,
+    score: Option<i8>,
+    judge_reason: Option<String>,
+}
+
+fn turn_from_row(row: &Row<'_>) -> rusqlite::Result<JudgedRawTurn> {
+    let turn = raw_turn_from_row(row)?;
+    Ok(JudgedRawTurn {
+        id: turn.id,
+        turn,
+        judge_state: row.get(20)?,
+        score: row.get(21)?,
+        judge_reason: row.get(22)?,
+    })
+}
+
+fn vote_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<JudgeVote> {
+    Ok(JudgeVote {
+        score: row.get(first)?,
+        failure: row.get(first + 1)?,
+    })
+}
+
+fn raw_turn_from_row(row: &Row<'_>) -> rusqlite::Result<RawTurn> {
     Ok(RawTurn {
         id: row.get(0)?,
         request_id: row.get(1)?,
@@ -485,6 +757,10 @@ mod tests {
                 request: json!({"messages": [{"role": "user", "content": "q0"}]}),
                 response: Some(json!({"content": "a0"})),
                 error: None,
+                judge_state: Some(JudgementState::Pending),
+                score: None,
+                votes: Vec::new(),
+                judge_reason: None,
             }
         );
         assert_eq!(second.turn_type, TurnType::Side);

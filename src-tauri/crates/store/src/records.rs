@@ -177,6 +177,129 @@ pub struct TurnRow {
     pub request: serde_json::Value,
     pub response: Option<serde_json::Value>,
     pub error: Option<String>,
+    /// Whether the PRM judge has scored the turn; `None` for turns that are
+    /// never judged (side turns, turns that did not complete).
+    pub judge_state: Option<JudgementState>,
+    /// The PRM score (+1, 0, -1) once scored.
+    pub score: Option<i8>,
+    /// The votes of the latest judging attempt.
+    pub votes: Vec<JudgeVote>,
+    /// The judge's reason, from a vote of the majority.
+    pub judge_reason: Option<String>,
+}
+
+/// Where a main turn is in judging. A turn without a stored judgement is
+/// `Pending`; every vote failing gives `FailedRetry`, never a score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgementState {
+    Pending,
+    Scored,
+    FailedRetry,
+}
+
+impl JudgementState {
+    /// The text stored in the database and sent over the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JudgementState::Pending => "pending",
+            JudgementState::Scored => "scored",
+            JudgementState::FailedRetry => "failed_retry",
+        }
+    }
+}
+
+impl FromStr for JudgementState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(JudgementState::Pending),
+            "scored" => Ok(JudgementState::Scored),
+            "failed_retry" => Ok(JudgementState::FailedRetry),
+            other => Err(other.to_owned()),
+        }
+    }
+}
+
+/// One judge sample: a score, or why it produced none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgeVote {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl JudgeVote {
+    pub fn scored(score: i8) -> JudgeVote {
+        JudgeVote {
+            score: Some(score),
+            failure: None,
+        }
+    }
+
+    pub fn failed(reason: impl Into<String>) -> JudgeVote {
+        JudgeVote {
+            score: None,
+            failure: Some(reason.into()),
+        }
+    }
+}
+
+/// A judging attempt to record. `score: None` means every vote failed: the
+/// turn is kept for a retry at `next_attempt_at_ms` instead of being scored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgementRecord {
+    pub turn_id: i64,
+    pub score: Option<i8>,
+    pub votes: Vec<JudgeVote>,
+    pub reason: Option<String>,
+    pub judge_model: String,
+    pub judged_at_ms: i64,
+    /// Only read when `score` is `None`.
+    pub next_attempt_at_ms: i64,
+}
+
+/// A turn's stored judgement in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Judgement {
+    pub turn_id: i64,
+    pub state: JudgementState,
+    pub score: Option<i8>,
+    pub votes: Vec<JudgeVote>,
+    pub reason: Option<String>,
+    pub judge_model: String,
+    pub attempts: u32,
+    pub next_attempt_at_ms: Option<i64>,
+    pub judged_at_ms: Option<i64>,
+}
+
+/// A main turn ready to be judged, with what the judge reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnToJudge {
+    pub turn_id: i64,
+    pub session_id: String,
+    pub client_dialect: String,
+    /// The dialect `request` and `response` are in (they are stored as the
+    /// upstream received and sent them).
+    pub upstream_api: String,
+    pub request: serde_json::Value,
+    pub response: Option<serde_json::Value>,
+    /// The user's latest instruction in the session's next main turn, where
+    /// corrections show up; `None` when there is no next turn (yet).
+    pub next_instruction: Option<String>,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// A scored main turn selected as training data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainingTurn {
+    pub turn_id: i64,
+    pub session_id: String,
+    pub skill_generation: i64,
+    pub score: i8,
 }
 
 /// How often a skill was injected and when it was last used.

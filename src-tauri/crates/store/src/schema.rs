@@ -35,10 +35,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "request_blobs",
         sql: include_str!("../migrations/0002_request_blobs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "judgements",
+        sql: include_str!("../migrations/0003_judgements.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.
-pub(crate) const LATEST_VERSION: i64 = 2;
+pub(crate) const LATEST_VERSION: i64 = 3;
 
 /// Opens (creating if needed) the database for writing, applies the
 /// connection settings and brings the schema up to date.

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::Checkpointer;
 use crate::compact;
-use crate::{SessionStart, StoreError, TurnRecord};
+use crate::{JudgementRecord, JudgementState, SessionStart, StoreError, TurnRecord};
 
 /// The most commands applied in one transaction. Large enough that a burst is
 /// one commit, small enough that a flush queued behind a burst is not kept
@@ -36,6 +36,11 @@ pub(crate) enum Command {
         reason: String,
     },
     SetSkillGeneration(i64),
+    Judgement(Box<JudgementRecord>),
+    SupportSet {
+        evolution_id: String,
+        turn_ids: Vec<i64>,
+    },
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<Result<(), StoreError>>),
     /// Commit what is queued up to here, then stop.
@@ -50,6 +55,10 @@ impl Command {
             Command::Turn(t) => format!("turn {} of session {}", t.request_id, t.session_id),
             Command::SessionEnded { id, .. } => format!("the end of session {id}"),
             Command::SetSkillGeneration(g) => format!("skill generation {g}"),
+            Command::Judgement(j) => format!("the judgement of turn {}", j.turn_id),
+            Command::SupportSet { evolution_id, .. } => {
+                format!("the support set of evolution {evolution_id}")
+            }
             Command::Flush(_) => "a flush".to_owned(),
             Command::Shutdown => "a shutdown".to_owned(),
         }
@@ -242,6 +251,11 @@ fn apply(conn: &Connection, command: &Command) -> rusqlite::Result<()> {
             reason,
         } => session_ended(conn, id, *ended_at_ms, reason),
         Command::SetSkillGeneration(generation) => set_skill_generation(conn, *generation),
+        Command::Judgement(j) => record_judgement(conn, j),
+        Command::SupportSet {
+            evolution_id,
+            turn_ids,
+        } => mark_support_set(conn, evolution_id, turn_ids),
         Command::Flush(_) | Command::Shutdown => Ok(()),
     }
 }
@@ -355,6 +369,60 @@ fn set_skill_generation(conn: &Connection, generation: i64) -> rusqlite::Result<
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
     .execute([generation])?;
+    Ok(())
+}
+
+fn record_judgement(conn: &Connection, j: &JudgementRecord) -> rusqlite::Result<()> {
+    // A scored turn has no next attempt; a failed one keeps no score, so it
+    // can never be mistaken for a 0.
+    let (state, next_attempt_at_ms) = match j.score {
+        Some(_) => (JudgementState::Scored, None),
+        None => (JudgementState::FailedRetry, Some(j.next_attempt_at_ms)),
+    };
+    let judged_at_ms = j.score.map(|_| j.judged_at_ms);
+    conn.prepare_cached(
+        "INSERT INTO judgements (turn_id, state, score, reason, judge_model, attempts,
+                                 next_attempt_at_ms, judged_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)
+         ON CONFLICT (turn_id) DO UPDATE SET
+             state = excluded.state, score = excluded.score, reason = excluded.reason,
+             judge_model = excluded.judge_model, attempts = attempts + 1,
+             next_attempt_at_ms = excluded.next_attempt_at_ms,
+             judged_at_ms = excluded.judged_at_ms",
+    )?
+    .execute(params![
+        j.turn_id,
+        state.as_str(),
+        j.score,
+        j.reason,
+        j.judge_model,
+        next_attempt_at_ms,
+        judged_at_ms,
+    ])?;
+    // The votes shown are those of the latest attempt.
+    conn.prepare_cached("DELETE FROM judgement_votes WHERE turn_id = ?1")?
+        .execute([j.turn_id])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO judgement_votes (turn_id, vote_index, score, failure) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (index, vote) in j.votes.iter().enumerate() {
+        insert.execute(params![j.turn_id, index, vote.score, vote.failure])?;
+    }
+    Ok(())
+}
+
+fn mark_support_set(
+    conn: &Connection,
+    evolution_id: &str,
+    turn_ids: &[i64],
+) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO support_sets (evolution_id, turn_id) VALUES (?1, ?2)
+         ON CONFLICT DO NOTHING",
+    )?;
+    for turn_id in turn_ids {
+        insert.execute(params![evolution_id, turn_id])?;
+    }
     Ok(())
 }
 

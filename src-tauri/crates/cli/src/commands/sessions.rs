@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use metaclaw_store::StoreReader;
+use metaclaw_store::{JudgementState, StoreReader, TurnRow};
 
 use crate::output::{local_time, print_json, print_table, truncate};
 
@@ -97,19 +97,33 @@ pub fn run(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                         t.status.to_string(),
                         format!("{:.0} ms", t.latency_ms),
                         format!("{}/{}", opt(t.prompt_tokens), opt(t.completion_tokens)),
+                        score(t),
                         truncate(&t.injected_skills.join(","), 60),
                     ]
                 })
                 .collect();
             print_table(
                 &[
-                    "#", "TIME", "TYPE", "API", "MODEL", "STATUS", "LATENCY", "TOKENS", "SKILLS",
+                    "#", "TIME", "TYPE", "API", "MODEL", "STATUS", "LATENCY", "TOKENS", "SCORE",
+                    "SKILLS",
                 ],
                 &rows,
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The PRM score (`+1`, `0`, `-1`), `…` while judging is pending or being
+/// retried, `-` for turns that are never judged.
+fn score(turn: &TurnRow) -> String {
+    match (turn.score, turn.judge_state) {
+        (Some(score), _) if score > 0 => format!("+{score}"),
+        (Some(score), _) => score.to_string(),
+        (None, Some(JudgementState::FailedRetry)) => "retry".into(),
+        (None, Some(_)) => "…".into(),
+        (None, None) => "-".into(),
+    }
 }
 
 fn opt(value: Option<u64>) -> String {

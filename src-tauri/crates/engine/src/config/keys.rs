@@ -9,7 +9,7 @@ use crate::paths::AppPaths;
 use crate::secret::{Secret, SecretFile};
 
 /// Keys whose values are secrets: stored outside `config.toml`, shown masked.
-const SECRET_KEYS: [&str; 2] = ["proxy.api_key", "upstream.api_key"];
+const SECRET_KEYS: [&str; 3] = ["proxy.api_key", "upstream.api_key", "prm.api_key"];
 
 /// Allowed values for keys whose type alone gives a poor error message.
 fn allowed_values(key: &str) -> Option<&'static str> {
@@ -74,6 +74,7 @@ impl ConfigStore {
         let secrets = SecretFile::load(&paths.secrets_file())?;
         config.proxy.api_key = secrets.get("proxy.api_key");
         config.upstream.api_key = secrets.get("upstream.api_key");
+        config.prm.api_key = secrets.get("prm.api_key");
         Ok(ConfigStore {
             paths: paths.clone(),
             document,
@@ -164,6 +165,7 @@ impl ConfigStore {
             let secret = self.secrets.get(key);
             match key {
                 "proxy.api_key" => self.config.proxy.api_key = secret,
+                "prm.api_key" => self.config.prm.api_key = secret,
                 _ => self.config.upstream.api_key = secret,
             }
             return Ok(());
@@ -205,6 +207,7 @@ impl ConfigStore {
         config.validate()?;
         config.proxy.api_key = self.config.proxy.api_key.clone();
         config.upstream.api_key = self.config.upstream.api_key.clone();
+        config.prm.api_key = self.config.prm.api_key.clone();
         let path = self.paths.config_file();
         crate::fsutil::write_private(&path, document.to_string().as_bytes())
             .map_err(|source| ConfigError::Io { path, source })?;
@@ -363,6 +366,14 @@ mod tests {
             "skills.top_k",
             "skills.enabled",
             "session.idle_timeout_minutes",
+            "prm.enabled",
+            "prm.base_url",
+            "prm.api_key",
+            "prm.model",
+            "prm.votes",
+            "prm.temperature",
+            "prm.timeout_secs",
+            "prm.concurrency",
         ] {
             assert!(keys.iter().any(|k| k == key), "missing {key}");
         }
@@ -423,6 +434,31 @@ mod tests {
             reopened.config().upstream.api_key.expose(),
             "sk-live-abcdefghijklmnop"
         );
+    }
+
+    #[test]
+    fn the_judge_key_is_a_secret_too() {
+        let (dir, mut store) = store();
+        store
+            .set("prm.api_key", "sk-judge-abcdefghijklmnop")
+            .unwrap();
+        assert_eq!(
+            store.get("prm.api_key", &no_env).unwrap().value,
+            "sk-j…mnop"
+        );
+        assert!(!dir.path().join("config.toml").exists());
+        // Other edits keep it.
+        store.set("prm.votes", "5").unwrap();
+        assert_eq!(
+            store.config().prm.api_key.expose(),
+            "sk-judge-abcdefghijklmnop"
+        );
+        let reopened = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
+        assert_eq!(
+            reopened.config().prm.api_key.expose(),
+            "sk-judge-abcdefghijklmnop"
+        );
+        assert_eq!(reopened.config().prm.votes, 5);
     }
 
     #[test]

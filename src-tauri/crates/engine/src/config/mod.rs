@@ -46,6 +46,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub skills: SkillsConfig,
     pub session: SessionConfig,
+    pub prm: PrmConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,6 +139,51 @@ impl Default for SessionConfig {
     }
 }
 
+/// The process reward model: an OpenAI-compatible judge that scores main
+/// turns +1 / 0 / -1 off the request path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrmConfig {
+    pub enabled: bool,
+    /// Empty: the upstream's, when the upstream is OpenAI-compatible.
+    pub base_url: String,
+    /// Required when enabled.
+    pub model: String,
+    /// Judge samples per turn; the score is their majority.
+    pub votes: u32,
+    pub temperature: f64,
+    /// Longest wait for one vote's whole answer.
+    pub timeout_secs: f64,
+    /// Turns judged at once.
+    pub concurrency: usize,
+    /// Empty: the upstream's key, when the judge is the upstream's endpoint.
+    #[serde(skip)]
+    pub api_key: Secret,
+}
+
+impl Default for PrmConfig {
+    fn default() -> Self {
+        PrmConfig {
+            enabled: false,
+            base_url: String::new(),
+            model: String::new(),
+            votes: 3,
+            temperature: 0.6,
+            timeout_secs: 60.0,
+            concurrency: 4,
+            api_key: Secret::default(),
+        }
+    }
+}
+
+/// Where the judge's requests go, after applying the upstream fallbacks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedPrm {
+    pub base_url: String,
+    pub api_key: Secret,
+    pub model: String,
+}
+
 /// The upstream the proxy forwards to, after applying environment fallbacks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResolvedUpstream {
@@ -184,6 +230,32 @@ impl Config {
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key,
             model: (!upstream.model.is_empty()).then(|| upstream.model.clone()),
+        })
+    }
+
+    /// The judge's endpoint, or `None` when PRM is off or nothing says where
+    /// to send it (the upstream speaks Anthropic and `prm.base_url` is empty).
+    /// The upstream's key is reused only for the upstream's own URL: a key
+    /// is never sent to a host it was not given for.
+    pub fn resolve_prm(&self, upstream: Option<&ResolvedUpstream>) -> Option<ResolvedPrm> {
+        let prm = &self.prm;
+        if !prm.enabled {
+            return None;
+        }
+        let openai_upstream = upstream.filter(|u| u.api == Dialect::OpenAi);
+        let base_url = if prm.base_url.is_empty() {
+            openai_upstream?.base_url.clone()
+        } else {
+            prm.base_url.trim_end_matches('/').to_string()
+        };
+        let api_key = match openai_upstream {
+            Some(u) if prm.api_key.is_empty() && u.base_url == base_url => u.api_key.clone(),
+            _ => prm.api_key.clone(),
+        };
+        Some(ResolvedPrm {
+            base_url,
+            api_key,
+            model: prm.model.clone(),
         })
     }
 
@@ -238,12 +310,58 @@ impl Config {
                 "a whole number from 1 to 50 (use skills.enabled = false to inject none)",
             );
         }
+        self.validate_prm()?;
         let idle = self.session.idle_timeout_minutes;
         if !(idle > 0.0 && idle <= 10_080.0) {
             return invalid(
                 "session.idle_timeout_minutes",
                 "a number of minutes greater than 0 and at most 10080 (a week)",
             );
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_prm(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, allowed: &str| {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                allowed: allowed.to_string(),
+            })
+        };
+        let prm = &self.prm;
+        if prm.enabled && prm.model.trim().is_empty() {
+            return invalid(
+                "prm.model",
+                "the judge model's name when prm.enabled is true (set prm.model first)",
+            );
+        }
+        if !prm.base_url.is_empty() {
+            match reqwest::Url::parse(&prm.base_url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => {
+                    return invalid(
+                        "prm.base_url",
+                        "an http:// or https:// URL of an OpenAI-compatible API such as https://api.openai.com/v1",
+                    )
+                }
+            }
+        }
+        if !(1..=9).contains(&prm.votes) {
+            return invalid("prm.votes", "a whole number from 1 to 9");
+        }
+        if !(0.0..=2.0).contains(&prm.temperature) {
+            return invalid("prm.temperature", "a number from 0 to 2");
+        }
+        if !(prm.timeout_secs > 0.0 && prm.timeout_secs <= 3_600.0) {
+            return invalid(
+                "prm.timeout_secs",
+                "a number of seconds greater than 0 and at most 3600",
+            );
+        }
+        if !(1..=64).contains(&prm.concurrency) {
+            return invalid("prm.concurrency", "a whole number from 1 to 64");
         }
         Ok(())
     }
@@ -329,6 +447,60 @@ mod tests {
         config.upstream.api = Dialect::Anthropic;
         let resolved = config.resolve_upstream(&env).unwrap();
         assert_eq!(resolved.base_url, "https://api.anthropic.com");
+    }
+
+    #[test]
+    fn prm_needs_a_model_and_sane_numbers() {
+        let mut config = Config::default();
+        assert_eq!((config.prm.votes, config.prm.concurrency), (3, 4));
+        config.prm.enabled = true;
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.starts_with("prm.model: must be"), "{message}");
+        config.prm.model = "judge".into();
+        config.validate().unwrap();
+        for (key, edit) in [
+            (
+                "prm.votes",
+                (|c: &mut Config| c.prm.votes = 10) as fn(&mut Config),
+            ),
+            ("prm.temperature", |c| c.prm.temperature = 2.5),
+            ("prm.timeout_secs", |c| c.prm.timeout_secs = 0.0),
+            ("prm.concurrency", |c| c.prm.concurrency = 0),
+            ("prm.base_url", |c| c.prm.base_url = "judge.local".into()),
+        ] {
+            let mut bad = config.clone();
+            edit(&mut bad);
+            let message = bad.validate().unwrap_err().to_string();
+            assert!(message.starts_with(key), "{message}");
+        }
+    }
+
+    #[test]
+    fn prm_reuses_the_upstream_but_never_sends_its_key_elsewhere() {
+        let mut config = Config::default();
+        config.upstream.base_url = "http://up.local/v1".into();
+        config.upstream.api_key = Secret::new("sk-up");
+        let upstream = config.resolve_upstream(&no_env);
+        assert_eq!(config.resolve_prm(upstream.as_ref()), None, "disabled");
+        config.prm.enabled = true;
+        config.prm.model = "judge".into();
+        let prm = config.resolve_prm(upstream.as_ref()).unwrap();
+        assert_eq!(prm.base_url, "http://up.local/v1");
+        assert_eq!(prm.api_key.expose(), "sk-up");
+
+        config.prm.base_url = "http://judge.local/v1/".into();
+        let prm = config.resolve_prm(upstream.as_ref()).unwrap();
+        assert_eq!(prm.base_url, "http://judge.local/v1");
+        assert!(prm.api_key.is_empty());
+        config.prm.api_key = Secret::new("sk-judge");
+        let prm = config.resolve_prm(upstream.as_ref()).unwrap();
+        assert_eq!(prm.api_key.expose(), "sk-judge");
+
+        // An Anthropic upstream cannot judge in the OpenAI wire format.
+        config.prm.base_url.clear();
+        config.upstream.api = Dialect::Anthropic;
+        let upstream = config.resolve_upstream(&no_env);
+        assert_eq!(config.resolve_prm(upstream.as_ref()), None);
     }
 
     #[test]
