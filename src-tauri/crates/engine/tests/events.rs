@@ -36,6 +36,7 @@ async fn next_event(events: &mut Receiver<EngineEvent>) -> EngineEvent {
         .unwrap()
 }
 
+/// Returns the home (keep it alive), the chat URL and a bus subscription.
 async fn start(idle_minutes: f64) -> (tempfile::TempDir, String, Receiver<EngineEvent>) {
     let home = tempfile::tempdir().unwrap();
     let mut config = Config::default();
@@ -115,4 +116,32 @@ async fn a_quiet_session_ends_as_idle() {
             reason: "idle".into()
         }
     );
+}
+
+#[tokio::test]
+async fn events_stream_to_http_subscribers() {
+    let (_home, url, _events) = start(30.0).await;
+    let events_url = url.replace("/v1/chat/completions", "/api/events");
+    let client = reqwest::Client::new();
+    let mut stream = client.get(&events_url).send().await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    client.post(&url).json(&chat(true)).send().await.unwrap();
+    let mut received = String::new();
+    while !received.contains("event: session_ended") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("no event arrived")
+            .unwrap()
+            .expect("the event stream ended");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let started = received
+        .find("event: session_started")
+        .expect("no session_started event");
+    let recorded = received
+        .find("event: turn_recorded")
+        .expect("no turn_recorded event");
+    let ended = received.find("event: session_ended").unwrap();
+    assert!(started < recorded && recorded < ended, "{received}");
+    assert!(received.contains(r#""reason":"done""#), "{received}");
 }

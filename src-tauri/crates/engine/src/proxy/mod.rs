@@ -16,6 +16,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,6 +24,8 @@ use metaclaw_dialect::Dialect;
 use metaclaw_skills::SkillLibrary;
 use metaclaw_store::{SessionStart, Store};
 use serde_json::json;
+use std::convert::Infallible;
+use tokio::sync::broadcast::error::RecvError;
 
 pub use error::ProxyError;
 
@@ -74,6 +77,12 @@ impl ProxyState {
 
     pub fn skill_generation(&self) -> i64 {
         self.skill_generation.load(Ordering::Relaxed)
+    }
+
+    /// New turns are tagged with `generation` from now on (the evolver calls
+    /// this after it activates skills and stores the new generation).
+    pub fn set_skill_generation(&self, generation: i64) {
+        self.skill_generation.store(generation, Ordering::Relaxed);
     }
 
     pub fn last_request_ms(&self) -> i64 {
@@ -173,6 +182,7 @@ pub fn router(state: Arc<ProxyState>) -> Router {
         .route("/v1/messages", post(messages))
         .route("/v1/models", get(list_models))
         .route("/healthz", get(healthz))
+        .route("/api/events", get(engine_events))
         .with_state(state)
 }
 
@@ -194,6 +204,37 @@ async fn messages(
 
 async fn list_models(State(state): State<Arc<ProxyState>>, headers: HeaderMap) -> Response {
     models::list(&state, headers).await
+}
+
+/// The engine's events as server-sent events, for the tray and the
+/// dashboard: `event:` is the event type, `data:` its JSON.
+async fn engine_events(State(state): State<Arc<ProxyState>>, headers: HeaderMap) -> Response {
+    if let Err(error) = state.check_auth(&headers) {
+        return error.into_response(Dialect::OpenAi);
+    }
+    let events = state.events.subscribe();
+    let stream = futures_util::stream::unfold(events, |mut events| async move {
+        let event = match events.recv().await {
+            Ok(event) => {
+                let data = serde_json::to_value(&event).unwrap_or_default();
+                let kind = data
+                    .get("type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("event")
+                    .to_string();
+                Event::default().event(kind).data(data.to_string())
+            }
+            // A slow reader missed events: say so, so it can reload its view.
+            Err(RecvError::Lagged(missed)) => Event::default()
+                .event("lagged")
+                .data(json!({"missed": missed}).to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, Infallible>(event), events))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 async fn healthz(State(state): State<Arc<ProxyState>>) -> Response {
