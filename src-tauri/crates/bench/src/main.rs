@@ -40,18 +40,15 @@ async fn main() -> anyhow::Result<()> {
     let skills_dir = home.path().join("library");
     corpus::write_library(&skills_dir, &corpus::synthetic_skills(1_000, 1))?;
     let upstream = upstream::start().await?;
-    for (key, value) in [
-        ("upstream.base_url", format!("http://{upstream}/v1")),
-        ("upstream.api_key", "bench-key".to_string()),
-        ("skills.dir", skills_dir.display().to_string()),
-    ] {
-        let status = Command::new(&binary)
-            .args(["config", "set", key, &value])
-            .env("METACLAW_HOME", home.path())
-            .stdout(Stdio::null())
-            .status()?;
-        anyhow::ensure!(status.success(), "metaclaw config set {key} failed");
-    }
+    configure(
+        &binary,
+        home.path(),
+        &[
+            ("upstream.base_url", &format!("http://{upstream}/v1")),
+            ("upstream.api_key", "bench-key"),
+            ("skills.dir", &skills_dir.display().to_string()),
+        ],
+    )?;
 
     println!(
         "metaclaw benchmark: {} cores, upstream on {upstream}\n",
@@ -85,46 +82,35 @@ async fn main() -> anyhow::Result<()> {
     let proxy_url = format!("http://127.0.0.1:{}/v1/chat/completions", proxy.port);
     let small = Arc::new(serde_json::to_vec(&corpus::small_request(false))?);
 
-    // Warm both paths (connection pools, page cache, SQLite) before measuring.
-    load::open_loop(
-        &client,
-        &direct_url,
-        small.clone(),
-        RATE,
-        Duration::from_secs(1),
-    )
-    .await;
-    load::open_loop(
-        &client,
-        &proxy_url,
-        small.clone(),
-        RATE,
-        Duration::from_secs(1),
-    )
-    .await;
-    let (mut direct, mut proxied, mut failures) = (Vec::new(), Vec::new(), 0);
-    for phase in 0..PHASES {
-        let url = if phase % 2 == 0 {
-            &direct_url
-        } else {
-            &proxy_url
-        };
-        let (samples, failed) = load::open_loop(&client, url, small.clone(), RATE, PHASE).await;
-        failures += failed;
-        if phase % 2 == 0 {
-            direct.extend(samples)
-        } else {
-            proxied.extend(samples)
-        }
-    }
+    let (direct, proxied, mut failures) = latency(&client, &direct_url, &proxy_url, &small).await;
     let loaded_rss = rss_mb(proxy.child.id())?;
-    let direct = load::percentiles(direct);
-    let proxied = load::percentiles(proxied);
 
     let small_stream = serde_json::to_vec(&corpus::small_request(true))?;
     let openclaw = serde_json::to_vec(&corpus::openclaw_request())?;
     let ttfb_small = ttfb_pair(&client, &direct_url, &proxy_url, &small_stream).await?;
     let ttfb_openclaw = ttfb_pair(&client, &direct_url, &proxy_url, &openclaw).await?;
+
+    // The same latency run with the PRM judge on (the fast upstream doubles
+    // as the judge): learning runs off the request path, so this should match.
+    drop(proxy);
+    configure(
+        &binary,
+        home.path(),
+        &[
+            ("prm.enabled", "true"),
+            ("prm.model", upstream::JUDGE_MODEL),
+        ],
+    )?;
+    let (learning_proxy, _) = start_proxy(&binary, home.path()).await?;
+    let learning_url = format!(
+        "http://127.0.0.1:{}/v1/chat/completions",
+        learning_proxy.port
+    );
+    let (direct_learning, proxied_learning, failed) =
+        latency(&client, &direct_url, &learning_url, &small).await;
+    failures += failed;
+    let judged = judged_turns(&binary, home.path())?;
+    drop(learning_proxy);
 
     println!("| measure | direct | through proxy | added | target |");
     println!("|---|---|---|---|---|");
@@ -137,6 +123,15 @@ async fn main() -> anyhow::Result<()> {
         direct.p99,
         proxied.p99,
         proxied.p99 - direct.p99
+    );
+    println!(
+        "| latency p50 / p99, same load with the PRM judge on ({judged} turns judged) | {:.3} / {:.3} ms | {:.3} / {:.3} ms | **{:.3} / {:.3} ms** | same as above |",
+        direct_learning.p50,
+        direct_learning.p99,
+        proxied_learning.p50,
+        proxied_learning.p99,
+        proxied_learning.p50 - direct_learning.p50,
+        proxied_learning.p99 - direct_learning.p99
     );
     println!(
         "| stream time to first byte p50, ~1 KB request | {:.3} ms | {:.3} ms | **{:.3} ms** | < 1 ms |",
@@ -169,6 +164,78 @@ async fn main() -> anyhow::Result<()> {
         direct.count, proxied.count
     );
     Ok(())
+}
+
+/// Open-loop load at [`RATE`], alternating direct and proxied phases after a
+/// warm-up; returns (direct, proxied, failures).
+async fn latency(
+    client: &reqwest::Client,
+    direct_url: &str,
+    proxy_url: &str,
+    body: &Arc<Vec<u8>>,
+) -> (load::Percentiles, load::Percentiles, usize) {
+    // Warm both paths (connection pools, page cache, SQLite) before measuring.
+    for url in [direct_url, proxy_url] {
+        load::open_loop(client, url, body.clone(), RATE, Duration::from_secs(1)).await;
+    }
+    let (mut direct, mut proxied, mut failures) = (Vec::new(), Vec::new(), 0);
+    for phase in 0..PHASES {
+        let url = if phase % 2 == 0 {
+            direct_url
+        } else {
+            proxy_url
+        };
+        let (samples, failed) = load::open_loop(client, url, body.clone(), RATE, PHASE).await;
+        failures += failed;
+        if phase % 2 == 0 {
+            direct.extend(samples);
+        } else {
+            proxied.extend(samples);
+        }
+    }
+    (
+        load::percentiles(direct),
+        load::percentiles(proxied),
+        failures,
+    )
+}
+
+/// `metaclaw config set` for each pair.
+fn configure(binary: &Path, home: &Path, settings: &[(&str, &str)]) -> anyhow::Result<()> {
+    for (key, value) in settings {
+        let status = Command::new(binary)
+            .args(["config", "set", key, value])
+            .env("METACLAW_HOME", home)
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "metaclaw config set {key} failed");
+    }
+    Ok(())
+}
+
+/// How many turns the judge scored, read through `metaclaw sessions`.
+fn judged_turns(binary: &Path, home: &Path) -> anyhow::Result<usize> {
+    let sessions = Command::new(binary)
+        .args(["sessions", "list", "--json", "--limit", "1000"])
+        .env("METACLAW_HOME", home)
+        .output()?;
+    let sessions: serde_json::Value = serde_json::from_slice(&sessions.stdout)?;
+    let mut judged = 0;
+    for session in sessions.as_array().into_iter().flatten() {
+        let id = session["id"].as_str().unwrap_or_default();
+        let shown = Command::new(binary)
+            .args(["sessions", "show", id, "--json"])
+            .env("METACLAW_HOME", home)
+            .output()?;
+        let detail: serde_json::Value = serde_json::from_slice(&shown.stdout)?;
+        judged += detail["turns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|turn| !turn["score"].is_null())
+            .count();
+    }
+    Ok(judged)
 }
 
 /// Alternates direct and proxied streaming requests; returns (direct, proxied).

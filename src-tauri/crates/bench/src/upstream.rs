@@ -13,6 +13,9 @@ use axum::Router;
 use futures_util::stream;
 use serde_json::{json, Value};
 
+/// The model name that makes this upstream answer as a PRM judge.
+pub const JUDGE_MODEL: &str = "bench-judge";
+
 /// Delay between the first streamed chunk and the rest: long enough that the
 /// first byte's arrival is clearly separate from the end of the stream.
 const STREAM_GAP: Duration = Duration::from_millis(5);
