@@ -48,6 +48,12 @@ pub async fn probe_proxy(host: &str, port: u16) -> ProxyProbe {
             up: false,
             health: None,
         },
+        Err(e) if e.is_connect() => ProxyProbe {
+            error: Some("nothing is listening there".to_string()),
+            url,
+            up: false,
+            health: None,
+        },
         Err(e) => ProxyProbe {
             error: Some(crate::upstream::error_chain(&e)),
             url,

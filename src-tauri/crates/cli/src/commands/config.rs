@@ -6,7 +6,7 @@ use clap::Subcommand;
 use metaclaw_engine::config::{ConfigEntry, ConfigStore, ValueSource};
 use metaclaw_engine::env_var;
 
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 #[derive(Subcommand)]
 pub enum ConfigCommand {
@@ -42,7 +42,7 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
                 return print_json(&entries);
             }
             for entry in &entries {
-                println!("{}", describe(entry));
+                outln!("{}", describe(entry));
             }
         }
         ConfigCommand::Get { key, json } => {
@@ -50,16 +50,16 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
             if json {
                 return print_json(&entry);
             }
-            println!("{}", entry.value);
+            outln!("{}", entry.value);
         }
         ConfigCommand::Set { key, value } => {
             store.set(&key, &value)?;
             let shown = store.get(&key, &env_var)?;
-            println!("{} = {}", shown.key, shown.value);
+            outln!("{} = {}", shown.key, shown.value);
         }
         ConfigCommand::Unset { key } => {
             store.unset(&key)?;
-            println!("{}", describe(&store.get(&key, &env_var)?));
+            outln!("{}", describe(&store.get(&key, &env_var)?));
         }
         ConfigCommand::Path => print_paths(&store),
     }
@@ -81,8 +81,8 @@ fn describe(entry: &ConfigEntry) -> String {
 
 fn print_paths(store: &ConfigStore) {
     let paths = store.paths();
-    println!("config   {}", paths.config_file().display());
-    println!("secrets  {}", paths.secrets_file().display());
-    println!("database {}", paths.database().display());
-    println!("skills   {}", store.config().skills_dir(paths).display());
+    outln!("config   {}", paths.config_file().display());
+    outln!("secrets  {}", paths.secrets_file().display());
+    outln!("database {}", paths.database().display());
+    outln!("skills   {}", store.config().skills_dir(paths).display());
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use metaclaw_store::{JudgementState, StoreReader, TurnRow};
 
-use crate::output::{local_time, print_json, print_table, truncate};
+use crate::output::{local_time, outln, print_json, print_table, truncate};
 
 #[derive(Subcommand)]
 pub enum SessionsCommand {
@@ -42,7 +42,7 @@ pub fn run(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                 return print_json(&sessions);
             }
             if sessions.is_empty() {
-                println!("no sessions recorded yet");
+                outln!("no sessions recorded yet");
                 return Ok(ExitCode::SUCCESS);
             }
             let rows: Vec<Vec<String>> = sessions
@@ -76,14 +76,14 @@ pub fn run(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                 return print_json(&detail);
             }
             let s = &detail.session;
-            println!("session  {}", s.id);
-            println!(
+            outln!("session  {}", s.id);
+            outln!(
                 "started  {}   last {}",
                 local_time(s.started_at_ms),
                 local_time(s.last_seen_at_ms)
             );
-            println!("ended    {}", s.end_reason.as_deref().unwrap_or("open"));
-            println!();
+            outln!("ended    {}", s.end_reason.as_deref().unwrap_or("open"));
+            outln!();
             let rows: Vec<Vec<String>> = detail
                 .turns
                 .iter()

@@ -6,7 +6,7 @@ use metaclaw_engine::env_var;
 use metaclaw_engine::status::probe_proxy;
 use serde_json::json;
 
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 pub async fn run(json: bool) -> anyhow::Result<ExitCode> {
     let store = super::load()?;
@@ -27,19 +27,19 @@ pub async fn run(json: bool) -> anyhow::Result<ExitCode> {
         }));
     }
     if probe.up {
-        println!("proxy     up at {}", probe.url.trim_end_matches("/healthz"));
+        outln!("proxy     up at {}", probe.url.trim_end_matches("/healthz"));
     } else {
-        println!(
+        outln!(
             "proxy     not running ({}: {})",
             probe.url,
             probe.error.as_deref().unwrap_or("no answer")
         );
     }
-    println!("mode      {}", config.mode);
+    outln!("mode      {}", config.mode);
     match &upstream {
         Some(u) => {
             let model = u.model.as_deref().unwrap_or("client's choice");
-            println!(
+            outln!(
                 "upstream  {} at {} (model: {model}, key: {})",
                 u.api,
                 u.base_url,
@@ -47,21 +47,21 @@ pub async fn run(json: bool) -> anyhow::Result<ExitCode> {
             );
         }
         None => {
-            println!("upstream  not configured: run `metaclaw config set upstream.base_url URL`")
+            outln!("upstream  not configured: run `metaclaw config set upstream.base_url URL`")
         }
     }
-    println!(
+    outln!(
         "skills    {} in {}",
         snapshot.len(),
         library.dir().display()
     );
     if !snapshot.problems().is_empty() {
-        println!(
+        outln!(
             "problems  {} (see `metaclaw skills check`)",
             snapshot.problems().len()
         );
         for problem in snapshot.problems() {
-            println!("  {}: {}", problem.path.display(), problem.reason);
+            outln!("  {}: {}", problem.path.display(), problem.reason);
         }
     }
     Ok(ExitCode::SUCCESS)
