@@ -26,6 +26,24 @@ pub enum EngineEvent {
         session_id: String,
         score: i8,
     },
+    /// The evolver wrote a new skill; `pending` when it waits for review
+    /// (`skills.review = manual`) and is not injected yet.
+    SkillAdded {
+        name: String,
+        description: String,
+        pending: bool,
+    },
+    /// The evolver merged what was new in a proposed skill (`from`) into the
+    /// existing skill `name`.
+    SkillMerged {
+        name: String,
+        from: String,
+    },
+    /// An evolution of `session_id` failed; nothing was written.
+    EvolutionFailed {
+        session_id: String,
+        reason: String,
+    },
 }
 
 /// Cheap to clone; publishing never blocks and never fails when nobody listens.

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod events;
+pub mod evolve;
 mod fsutil;
 pub mod paths;
 pub mod prm;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::evolve::Evolver;
 use crate::paths::AppPaths;
 use crate::prm::Judge;
 use crate::proxy::ProxyState;
@@ -48,6 +50,8 @@ pub enum EngineError {
     Upstream(#[from] upstream::UpstreamError),
     #[error(transparent)]
     Judge(#[from] prm::JudgeClientError),
+    #[error(transparent)]
+    Evolver(#[from] evolve::EvolverClientError),
     #[error("cannot listen on {addr}: {source} (is another metaclaw running? choose another port with --port)")]
     Bind {
         addr: String,
@@ -62,6 +66,8 @@ pub struct Engine {
     state: Arc<ProxyState>,
     /// The PRM judge, when enabled; runs as a background task while serving.
     judge: Option<Judge>,
+    /// The skill evolver, when enabled; runs as a background task while serving.
+    evolver: Option<Evolver>,
     _watcher: Option<LibraryWatcher>,
 }
 
@@ -87,6 +93,7 @@ impl Engine {
         let skill_generation = store.reader()?.skill_generation()?;
         let resolved = config.resolve_upstream(&env_var);
         let judge = Judge::from_config(&config, resolved.as_ref())?;
+        let evolver = Evolver::from_config(&config, resolved.as_ref())?;
         let upstream = match resolved {
             Some(target) => Some(UpstreamClient::new(
                 target,
@@ -115,6 +122,7 @@ impl Engine {
         Ok(Engine {
             state,
             judge,
+            evolver,
             _watcher: watcher,
         })
     }
@@ -149,6 +157,11 @@ impl Engine {
             .judge
             .clone()
             .map(|judge| tokio::spawn(prm::run(self.state.clone(), judge)));
+        // Off the request path too: it reads the store, writes skill files.
+        let evolving = self
+            .evolver
+            .clone()
+            .map(|evolver| tokio::spawn(evolve::run(self.state.clone(), evolver)));
         let app = proxy::router(self.state.clone());
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
@@ -171,6 +184,10 @@ impl Engine {
         if let Some(judging) = judging {
             // Unrecorded judgements are redone after the next start.
             judging.abort();
+        }
+        if let Some(evolving) = evolving {
+            // Unconsumed turns are evolved at a later trigger.
+            evolving.abort();
         }
         for ended in self.state.sessions.drain() {
             self.state.announce_end(ended, "shutdown");

@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::testing::{session, turn};
-use crate::{JudgeVote, JudgementRecord, JudgementState, Store, StoreReader, TurnStatus, TurnType};
+use crate::{
+    EvolutionRecord, EvolvedSkill, EvolvedSkillOutcome, JudgeVote, JudgementRecord, JudgementState,
+    Store, StoreReader, TurnStatus, TurnType,
+};
 
 fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -164,4 +167,56 @@ async fn training_turns_are_scored_main_turns_of_the_generation_outside_support_
         .collect();
     assert_eq!(older, vec![ids[4]]);
     assert!(reader.training_turns(7).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn evolutions_are_recorded_with_their_skills_and_consumed_turns() {
+    let (_dir, store) = temp_store();
+    for i in 0..3 {
+        store.record_turn(turn("s", i, &[]));
+    }
+    store.flush().await.unwrap();
+    let reader = store.reader().unwrap();
+    let ids = turn_ids(&reader, "s");
+    assert!(reader.consumed_turns("s").unwrap().is_empty());
+    store.mark_support_set("evo-1", vec![ids[0], ids[2]]);
+    let skill = |name: &str, outcome, detail: Option<&str>| EvolvedSkill {
+        name: name.to_owned(),
+        outcome,
+        detail: detail.map(str::to_owned),
+    };
+    store.record_evolution(EvolutionRecord {
+        id: "evo-1".to_owned(),
+        session_id: "s".to_owned(),
+        trigger: "session_end".to_owned(),
+        model: "evolver".to_owned(),
+        started_at_ms: 10,
+        finished_at_ms: 20,
+        error: None,
+        skills: vec![
+            skill("check-offsets", EvolvedSkillOutcome::Added, None),
+            skill("dates", EvolvedSkillOutcome::Merged, Some("from dates-2")),
+            skill("x", EvolvedSkillOutcome::Dropped, Some("over the limit")),
+        ],
+    });
+    store.record_evolution(EvolutionRecord {
+        id: "evo-2".to_owned(),
+        session_id: "s".to_owned(),
+        trigger: "low_success".to_owned(),
+        model: "evolver".to_owned(),
+        started_at_ms: 30,
+        finished_at_ms: 31,
+        error: Some("HTTP 500".to_owned()),
+        skills: Vec::new(),
+    });
+    store.flush().await.unwrap();
+
+    assert_eq!(reader.consumed_turns("s").unwrap(), vec![ids[0], ids[2]]);
+    let found = reader.evolutions(10).unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].status(), "failed");
+    assert_eq!(found[1].status(), "ok");
+    assert_eq!(found[1].skills.len(), 3);
+    assert_eq!(found[1].skills[1].outcome, EvolvedSkillOutcome::Merged);
+    assert_eq!(found[1].count(EvolvedSkillOutcome::Added), 1);
 }

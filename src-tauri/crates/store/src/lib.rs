@@ -52,9 +52,9 @@ use tokio::sync::oneshot;
 pub use error::StoreError;
 pub use reader::{StoreReader, MIN_ID_PREFIX};
 pub use records::{
-    JudgeVote, Judgement, JudgementRecord, JudgementState, SessionDetail, SessionStart,
-    SessionSummary, SkillUsage, StoreCounts, TrainingTurn, TurnRecord, TurnRow, TurnStatus,
-    TurnToJudge, TurnType,
+    EvolutionRecord, EvolvedSkill, EvolvedSkillOutcome, JudgeVote, Judgement, JudgementRecord,
+    JudgementState, SessionDetail, SessionStart, SessionSummary, SkillUsage, StoreCounts,
+    TrainingTurn, TurnRecord, TurnRow, TurnStatus, TurnToJudge, TurnType,
 };
 
 use writer::Command;
@@ -153,6 +153,11 @@ impl Store {
             evolution_id: evolution_id.to_owned(),
             turn_ids,
         });
+    }
+
+    /// Records one run of the skill evolver and its proposed skills. Does not wait.
+    pub fn record_evolution(&self, e: EvolutionRecord) {
+        self.send(Command::Evolution(Box::new(e)));
     }
 
     /// Resolves once every command sent through any handle before this call

@@ -13,8 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::compact::{DecodeError, Decoder, Encoding};
 use crate::schema::{self, query_error};
 use crate::{
-    JudgeVote, Judgement, JudgementState, SessionDetail, SessionSummary, SkillUsage, StoreCounts,
-    StoreError, TrainingTurn, TurnRow, TurnStatus, TurnToJudge, TurnType,
+    EvolutionRecord, EvolvedSkill, JudgeVote, Judgement, JudgementState, SessionDetail,
+    SessionSummary, SkillUsage, StoreCounts, StoreError, TrainingTurn, TurnRow, TurnStatus,
+    TurnToJudge, TurnType,
 };
 
 /// The shortest id prefix accepted by [`StoreReader::session`]; shorter ones
@@ -472,6 +473,86 @@ impl StoreReader {
             .map_err(|e| self.fail(what, e))?;
         rows.collect::<Result<_, _>>()
             .map_err(|e| self.fail(what, e))
+    }
+
+    /// The ids of a session's turns that some evolution already learned
+    /// from (its support set); the evolver reads only the others.
+    pub fn consumed_turns(&self, session_id: &str) -> Result<Vec<i64>, StoreError> {
+        let what = "read the consumed turns of a session";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT s.turn_id FROM support_sets s JOIN turns t ON t.id = s.turn_id
+                 WHERE t.session_id = ?1 ORDER BY s.turn_id",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        let rows = stmt
+            .query_map([session_id], |row| row.get(0))
+            .map_err(|e| self.fail(what, e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| self.fail(what, e))
+    }
+
+    /// The evolver's runs, newest first, with what became of each proposed skill.
+    pub fn evolutions(&self, limit: usize) -> Result<Vec<EvolutionRecord>, StoreError> {
+        let what = "read evolutions";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, session_id, trigger, model, started_at_ms, finished_at_ms, error
+                 FROM evolutions ORDER BY started_at_ms DESC, id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        let rows = stmt
+            .query_map([limit], |row| {
+                Ok(EvolutionRecord {
+                    id: row.get(0)?,
+                    session_id: row.get(1)?,
+                    trigger: row.get(2)?,
+                    model: row.get(3)?,
+                    started_at_ms: row.get(4)?,
+                    finished_at_ms: row.get(5)?,
+                    error: row.get(6)?,
+                    skills: Vec::new(),
+                })
+            })
+            .map_err(|e| self.fail(what, e))?;
+        let mut out: Vec<EvolutionRecord> = rows
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.fail(what, e))?;
+        let mut skills = self
+            .conn
+            .prepare_cached(
+                "SELECT skill_name, outcome, detail FROM evolution_skills
+                 WHERE evolution_id = ?1 ORDER BY position",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        for evolution in &mut out {
+            let rows = skills
+                .query_map([&evolution.id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .map_err(|e| self.fail(what, e))?;
+            for row in rows {
+                let (name, outcome, detail) = row.map_err(|e| self.fail(what, e))?;
+                let outcome = outcome.parse().map_err(|value| StoreError::InvalidValue {
+                    path: self.path.clone(),
+                    column: "evolution_skills.outcome",
+                    value,
+                })?;
+                evolution.skills.push(EvolvedSkill {
+                    name,
+                    outcome,
+                    detail,
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn judgement_state(&self, text: String) -> Result<JudgementState, StoreError> {

@@ -302,6 +302,85 @@ pub struct TrainingTurn {
     pub score: i8,
 }
 
+/// What became of one skill an evolution proposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvolvedSkillOutcome {
+    /// Written and active.
+    Added,
+    /// Written with status pending, waiting for the user's review.
+    Pending,
+    /// Merged into an existing skill (the name recorded is that skill's).
+    Merged,
+    /// Not written (a duplicate with nothing new, an unusable name, over the limit).
+    Dropped,
+}
+
+impl EvolvedSkillOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvolvedSkillOutcome::Added => "added",
+            EvolvedSkillOutcome::Pending => "pending",
+            EvolvedSkillOutcome::Merged => "merged",
+            EvolvedSkillOutcome::Dropped => "dropped",
+        }
+    }
+}
+
+impl std::str::FromStr for EvolvedSkillOutcome {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "added" => Ok(EvolvedSkillOutcome::Added),
+            "pending" => Ok(EvolvedSkillOutcome::Pending),
+            "merged" => Ok(EvolvedSkillOutcome::Merged),
+            "dropped" => Ok(EvolvedSkillOutcome::Dropped),
+            other => Err(other.to_owned()),
+        }
+    }
+}
+
+/// One proposed skill and its fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvolvedSkill {
+    pub name: String,
+    pub outcome: EvolvedSkillOutcome,
+    /// Why it was dropped, or what it was merged from.
+    pub detail: Option<String>,
+}
+
+/// One run of the skill evolver, as recorded and read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvolutionRecord {
+    pub id: String,
+    pub session_id: String,
+    /// `session_end`, `every_n_turns` or `low_success`.
+    pub trigger: String,
+    pub model: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+    /// `None` when it succeeded; otherwise why it failed (nothing was written).
+    pub error: Option<String>,
+    pub skills: Vec<EvolvedSkill>,
+}
+
+impl EvolutionRecord {
+    /// `ok` or `failed`, as stored.
+    pub fn status(&self) -> &'static str {
+        if self.error.is_some() {
+            "failed"
+        } else {
+            "ok"
+        }
+    }
+
+    /// How many proposed skills ended with `outcome`.
+    pub fn count(&self, outcome: EvolvedSkillOutcome) -> usize {
+        self.skills.iter().filter(|s| s.outcome == outcome).count()
+    }
+}
+
 /// How often a skill was injected and when it was last used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct SkillUsage {

@@ -40,10 +40,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "judgements",
         sql: include_str!("../migrations/0003_judgements.sql"),
     },
+    Migration {
+        version: 4,
+        name: "evolutions",
+        sql: include_str!("../migrations/0004_evolutions.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.
-pub(crate) const LATEST_VERSION: i64 = 3;
+pub(crate) const LATEST_VERSION: i64 = 4;
 
 /// Opens (creating if needed) the database for writing, applies the
 /// connection settings and brings the schema up to date.

@@ -18,7 +18,10 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::Checkpointer;
 use crate::compact;
-use crate::{JudgementRecord, JudgementState, SessionStart, StoreError, TurnRecord};
+use crate::{
+    EvolutionRecord, EvolvedSkillOutcome, JudgementRecord, JudgementState, SessionStart,
+    StoreError, TurnRecord,
+};
 
 /// The most commands applied in one transaction. Large enough that a burst is
 /// one commit, small enough that a flush queued behind a burst is not kept
@@ -41,6 +44,7 @@ pub(crate) enum Command {
         evolution_id: String,
         turn_ids: Vec<i64>,
     },
+    Evolution(Box<EvolutionRecord>),
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<Result<(), StoreError>>),
     /// Commit what is queued up to here, then stop.
@@ -59,6 +63,7 @@ impl Command {
             Command::SupportSet { evolution_id, .. } => {
                 format!("the support set of evolution {evolution_id}")
             }
+            Command::Evolution(e) => format!("evolution {} of session {}", e.id, e.session_id),
             Command::Flush(_) => "a flush".to_owned(),
             Command::Shutdown => "a shutdown".to_owned(),
         }
@@ -256,6 +261,7 @@ fn apply(conn: &Connection, command: &Command) -> rusqlite::Result<()> {
             evolution_id,
             turn_ids,
         } => mark_support_set(conn, evolution_id, turn_ids),
+        Command::Evolution(e) => record_evolution(conn, e),
         Command::Flush(_) | Command::Shutdown => Ok(()),
     }
 }
@@ -422,6 +428,42 @@ fn mark_support_set(
     )?;
     for turn_id in turn_ids {
         insert.execute(params![evolution_id, turn_id])?;
+    }
+    Ok(())
+}
+
+fn record_evolution(conn: &Connection, e: &EvolutionRecord) -> rusqlite::Result<()> {
+    let count = |outcome: EvolvedSkillOutcome| e.count(outcome) as i64;
+    conn.prepare_cached(
+        "INSERT INTO evolutions (id, session_id, trigger, model, started_at_ms, finished_at_ms,
+                                 status, error, added, merged, dropped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        e.id,
+        e.session_id,
+        e.trigger,
+        e.model,
+        e.started_at_ms,
+        e.finished_at_ms,
+        e.status(),
+        e.error,
+        count(EvolvedSkillOutcome::Added) + count(EvolvedSkillOutcome::Pending),
+        count(EvolvedSkillOutcome::Merged),
+        count(EvolvedSkillOutcome::Dropped),
+    ])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO evolution_skills (evolution_id, position, skill_name, outcome, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (position, skill) in e.skills.iter().enumerate() {
+        insert.execute(params![
+            e.id,
+            position,
+            skill.name,
+            skill.outcome.as_str(),
+            skill.detail
+        ])?;
     }
     Ok(())
 }

@@ -1,14 +1,14 @@
-//! `metaclaw skills list | show | search | check`.
+//! `metaclaw skills list | show | search | check | approve | reject`.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use metaclaw_skills::Skill;
-use metaclaw_store::{SkillUsage, StoreReader};
+use metaclaw_skills::{Skill, SkillStatus};
+use metaclaw_store::{SkillUsage, Store, StoreReader};
 use serde::Serialize;
 
-use crate::output::{local_time, print_json, print_table, truncate};
+use crate::output::{local_time, outln, print_json, print_table, truncate};
 
 #[derive(Subcommand)]
 pub enum SkillsCommand {
@@ -37,6 +37,10 @@ pub enum SkillsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Activate a pending (evolved) skill: it is injected from now on.
+    Approve { name: String },
+    /// Delete a pending (evolved) skill without activating it.
+    Reject { name: String },
 }
 
 #[derive(Serialize)]
@@ -103,9 +107,9 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                 ],
                 &rows,
             );
-            println!("{} skills in {}", summaries.len(), library.dir().display());
+            outln!("{} skills in {}", summaries.len(), library.dir().display());
             if !snapshot.problems().is_empty() {
-                println!(
+                outln!(
                     "{} broken skill files skipped: run `metaclaw skills check`",
                     snapshot.problems().len()
                 );
@@ -131,7 +135,7 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                     body: &skill.body,
                 });
             }
-            print!("{}", skill.to_markdown());
+            outln!("{}", skill.to_markdown().trim_end());
         }
         SkillsCommand::Search { query, top, json } => {
             let k = top.unwrap_or(store.config().skills.top_k);
@@ -144,7 +148,7 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                 return print_json(&ranked);
             }
             if hits.is_empty() {
-                println!("no skill matches {query:?}");
+                outln!("no skill matches {query:?}");
             }
             let rows: Vec<Vec<String>> = hits
                 .iter()
@@ -164,9 +168,9 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&serde_json::json!({"skills": snapshot.len(), "problems": problems}))?;
             } else {
                 for problem in problems {
-                    println!("{}: {}", problem.path.display(), problem.reason);
+                    outln!("{}: {}", problem.path.display(), problem.reason);
                 }
-                println!(
+                outln!(
                     "{} skills loaded, {} problems in {}",
                     snapshot.len(),
                     problems.len(),
@@ -177,8 +181,53 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        SkillsCommand::Approve { name } => {
+            let skill = pending(&snapshot, &name, library.dir())?;
+            let mut active: Skill = (**skill).clone();
+            active.status = SkillStatus::Active;
+            library.write_skill(&active)?;
+            let generation = bump_generation(&store.paths().database())?;
+            outln!("approved {name}: active from now on (skill generation {generation})");
+        }
+        SkillsCommand::Reject { name } => {
+            pending(&snapshot, &name, library.dir())?;
+            library.delete_skill(&name)?;
+            outln!("rejected {name}: deleted");
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The pending skill `name`; approving or rejecting anything else is refused.
+fn pending<'a>(
+    snapshot: &'a metaclaw_skills::LibrarySnapshot,
+    name: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<&'a std::sync::Arc<Skill>> {
+    metaclaw_skills::validate_name(name)?;
+    let skill = snapshot
+        .get(name)
+        .ok_or_else(|| anyhow::anyhow!("no skill named {name:?} in {}", dir.display()))?;
+    if skill.status != SkillStatus::Pending {
+        anyhow::bail!(
+            "the skill {name:?} is {}, not pending review; only pending skills can be approved or rejected",
+            skill.status
+        );
+    }
+    Ok(skill)
+}
+
+/// Starts a new skill generation in the store. A running server sees the
+/// new skill through its folder watcher at once, and the new generation the
+/// next time it reads it (its next evolution); turns until then keep the
+/// generation it had.
+fn bump_generation(database: &std::path::Path) -> anyhow::Result<i64> {
+    let store = Store::open(database)?;
+    let generation = store.reader()?.skill_generation()? + 1;
+    store.set_skill_generation(generation);
+    // Commits what was queued and waits for the writer.
+    store.close();
+    Ok(generation)
 }
 
 /// Usage counts from the database; none yet if the proxy never ran.

@@ -9,7 +9,12 @@ use crate::paths::AppPaths;
 use crate::secret::{Secret, SecretFile};
 
 /// Keys whose values are secrets: stored outside `config.toml`, shown masked.
-const SECRET_KEYS: [&str; 3] = ["proxy.api_key", "upstream.api_key", "prm.api_key"];
+const SECRET_KEYS: [&str; 4] = [
+    "proxy.api_key",
+    "upstream.api_key",
+    "prm.api_key",
+    "evolver.api_key",
+];
 
 /// Allowed values for keys whose type alone gives a poor error message.
 fn allowed_values(key: &str) -> Option<&'static str> {
@@ -17,6 +22,7 @@ fn allowed_values(key: &str) -> Option<&'static str> {
         "mode" => Some("one of skills_only, rl, auto"),
         "upstream.api" => Some("one of openai, anthropic"),
         "proxy.port" => Some("a port number from 1 to 65535"),
+        "skills.review" => Some("one of auto, manual"),
         _ => None,
     }
 }
@@ -75,6 +81,7 @@ impl ConfigStore {
         config.proxy.api_key = secrets.get("proxy.api_key");
         config.upstream.api_key = secrets.get("upstream.api_key");
         config.prm.api_key = secrets.get("prm.api_key");
+        config.evolver.api_key = secrets.get("evolver.api_key");
         Ok(ConfigStore {
             paths: paths.clone(),
             document,
@@ -166,6 +173,7 @@ impl ConfigStore {
             match key {
                 "proxy.api_key" => self.config.proxy.api_key = secret,
                 "prm.api_key" => self.config.prm.api_key = secret,
+                "evolver.api_key" => self.config.evolver.api_key = secret,
                 _ => self.config.upstream.api_key = secret,
             }
             return Ok(());
@@ -208,6 +216,7 @@ impl ConfigStore {
         config.proxy.api_key = self.config.proxy.api_key.clone();
         config.upstream.api_key = self.config.upstream.api_key.clone();
         config.prm.api_key = self.config.prm.api_key.clone();
+        config.evolver.api_key = self.config.evolver.api_key.clone();
         let path = self.paths.config_file();
         crate::fsutil::write_private(&path, document.to_string().as_bytes())
             .map_err(|source| ConfigError::Io { path, source })?;
@@ -374,6 +383,15 @@ mod tests {
             "prm.temperature",
             "prm.timeout_secs",
             "prm.concurrency",
+            "evolver.enabled",
+            "evolver.base_url",
+            "evolver.api_key",
+            "evolver.model",
+            "evolver.every_n_turns",
+            "evolver.max_new_skills",
+            "evolver.failure_threshold",
+            "evolver.timeout_secs",
+            "skills.review",
         ] {
             assert!(keys.iter().any(|k| k == key), "missing {key}");
         }
@@ -459,6 +477,33 @@ mod tests {
             "sk-judge-abcdefghijklmnop"
         );
         assert_eq!(reopened.config().prm.votes, 5);
+    }
+
+    #[test]
+    fn review_mode_and_the_evolver_key() {
+        let (dir, mut store) = store();
+        let err = store.set("skills.review", "later").unwrap_err().to_string();
+        assert_eq!(err, "skills.review: must be one of auto, manual");
+        store.set("skills.review", "manual").unwrap();
+        assert_eq!(
+            store.config().skills.review,
+            super::super::ReviewMode::Manual
+        );
+        store
+            .set("evolver.api_key", "sk-evolver-abcdefghijklmnop")
+            .unwrap();
+        assert_eq!(
+            store.get("evolver.api_key", &no_env).unwrap().value,
+            "sk-e…mnop"
+        );
+        store.set("evolver.every_n_turns", "4").unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(!text.contains("sk-evolver"), "{text}");
+        let reopened = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
+        assert_eq!(
+            reopened.config().evolver.api_key.expose(),
+            "sk-evolver-abcdefghijklmnop"
+        );
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub struct Config {
     pub skills: SkillsConfig,
     pub session: SessionConfig,
     pub prm: PrmConfig,
+    pub evolver: EvolverConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,6 +113,8 @@ pub struct SkillsConfig {
     pub dir: String,
     pub top_k: usize,
     pub enabled: bool,
+    /// Whether evolved skills are active at once or wait for approval.
+    pub review: ReviewMode,
 }
 
 impl Default for SkillsConfig {
@@ -120,8 +123,20 @@ impl Default for SkillsConfig {
             dir: String::new(),
             top_k: 6,
             enabled: true,
+            review: ReviewMode::Auto,
         }
     }
+}
+
+/// What happens to a skill the evolver writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewMode {
+    /// Active at once.
+    #[default]
+    Auto,
+    /// Pending (never injected) until `metaclaw skills approve NAME`.
+    Manual,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -171,6 +186,45 @@ impl Default for PrmConfig {
             temperature: 0.6,
             timeout_secs: 60.0,
             concurrency: 4,
+            api_key: Secret::default(),
+        }
+    }
+}
+
+/// The skill evolver: an OpenAI-compatible model that turns a session's
+/// failed or finished turns into new skills, off the request path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvolverConfig {
+    pub enabled: bool,
+    /// Empty: the upstream's, when the upstream is OpenAI-compatible.
+    pub base_url: String,
+    /// Empty: the upstream's model (`upstream.model`); required when that is empty too.
+    pub model: String,
+    /// Evolve after this many new main turns of a session.
+    pub every_n_turns: u32,
+    /// The most skills one evolution adds.
+    pub max_new_skills: usize,
+    /// Evolve when the share of a session's recent scored turns that
+    /// succeeded drops below this.
+    pub failure_threshold: f64,
+    /// Longest wait for the evolver model's whole answer.
+    pub timeout_secs: f64,
+    /// Empty: the upstream's key, when the evolver is the upstream's endpoint.
+    #[serde(skip)]
+    pub api_key: Secret,
+}
+
+impl Default for EvolverConfig {
+    fn default() -> Self {
+        EvolverConfig {
+            enabled: false,
+            base_url: String::new(),
+            model: String::new(),
+            every_n_turns: 10,
+            max_new_skills: 3,
+            failure_threshold: 0.4,
+            timeout_secs: 120.0,
             api_key: Secret::default(),
         }
     }
@@ -259,6 +313,36 @@ impl Config {
         })
     }
 
+    /// The evolver's endpoint, or `None` when it is off or nothing says where
+    /// to send it. Like the judge, it reuses the upstream's key only for the
+    /// upstream's own URL; its model defaults to the upstream's.
+    pub fn resolve_evolver(&self, upstream: Option<&ResolvedUpstream>) -> Option<ResolvedPrm> {
+        let evolver = &self.evolver;
+        if !evolver.enabled {
+            return None;
+        }
+        let openai_upstream = upstream.filter(|u| u.api == Dialect::OpenAi);
+        let base_url = if evolver.base_url.is_empty() {
+            openai_upstream?.base_url.clone()
+        } else {
+            evolver.base_url.trim_end_matches('/').to_string()
+        };
+        let api_key = match openai_upstream {
+            Some(u) if evolver.api_key.is_empty() && u.base_url == base_url => u.api_key.clone(),
+            _ => evolver.api_key.clone(),
+        };
+        let model = if evolver.model.trim().is_empty() {
+            self.upstream.model.clone()
+        } else {
+            evolver.model.clone()
+        };
+        (!model.trim().is_empty()).then_some(ResolvedPrm {
+            base_url,
+            api_key,
+            model,
+        })
+    }
+
     /// Checks what types alone cannot; each error names the key and what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, allowed: &str| {
@@ -311,6 +395,7 @@ impl Config {
             );
         }
         self.validate_prm()?;
+        self.validate_evolver()?;
         let idle = self.session.idle_timeout_minutes;
         if !(idle > 0.0 && idle <= 10_080.0) {
             return invalid(
@@ -362,6 +447,57 @@ impl Config {
         }
         if !(1..=64).contains(&prm.concurrency) {
             return invalid("prm.concurrency", "a whole number from 1 to 64");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_evolver(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, allowed: &str| {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                allowed: allowed.to_string(),
+            })
+        };
+        let evolver = &self.evolver;
+        if evolver.enabled
+            && evolver.model.trim().is_empty()
+            && self.upstream.model.trim().is_empty()
+        {
+            return invalid(
+                "evolver.model",
+                "the evolver model's name when evolver.enabled is true and upstream.model is empty (set evolver.model first)",
+            );
+        }
+        if !evolver.base_url.is_empty() {
+            match reqwest::Url::parse(&evolver.base_url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => {
+                    return invalid(
+                        "evolver.base_url",
+                        "an http:// or https:// URL of an OpenAI-compatible API such as https://api.openai.com/v1",
+                    )
+                }
+            }
+        }
+        if !(1..=1000).contains(&evolver.every_n_turns) {
+            return invalid("evolver.every_n_turns", "a whole number from 1 to 1000");
+        }
+        if !(1..=10).contains(&evolver.max_new_skills) {
+            return invalid("evolver.max_new_skills", "a whole number from 1 to 10");
+        }
+        if !(0.0..=1.0).contains(&evolver.failure_threshold) {
+            return invalid(
+                "evolver.failure_threshold",
+                "a number from 0 to 1 (0 turns the low-success trigger off)",
+            );
+        }
+        if !(evolver.timeout_secs > 0.0 && evolver.timeout_secs <= 3_600.0) {
+            return invalid(
+                "evolver.timeout_secs",
+                "a number of seconds greater than 0 and at most 3600",
+            );
         }
         Ok(())
     }
@@ -501,6 +637,57 @@ mod tests {
         config.upstream.api = Dialect::Anthropic;
         let upstream = config.resolve_upstream(&no_env);
         assert_eq!(config.resolve_prm(upstream.as_ref()), None);
+    }
+
+    #[test]
+    fn evolver_defaults_to_the_upstream_model_and_checks_its_numbers() {
+        let mut config = Config::default();
+        assert_eq!(config.skills.review, ReviewMode::Auto);
+        assert_eq!(
+            (
+                config.evolver.every_n_turns,
+                config.evolver.max_new_skills,
+                config.evolver.failure_threshold
+            ),
+            (10, 3, 0.4)
+        );
+        config.upstream.base_url = "http://up.local/v1".into();
+        config.upstream.api_key = Secret::new("sk-up");
+        config.evolver.enabled = true;
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.starts_with("evolver.model: must be"), "{message}");
+        config.upstream.model = "gpt-up".into();
+        config.validate().unwrap();
+        let upstream = config.resolve_upstream(&no_env);
+        let evolver = config.resolve_evolver(upstream.as_ref()).unwrap();
+        assert_eq!(
+            (evolver.base_url.as_str(), evolver.model.as_str()),
+            ("http://up.local/v1", "gpt-up")
+        );
+        assert_eq!(evolver.api_key.expose(), "sk-up");
+        // Another host never gets the upstream's key.
+        config.evolver.base_url = "http://evolver.local/v1".into();
+        config.evolver.model = "writer".into();
+        let evolver = config.resolve_evolver(upstream.as_ref()).unwrap();
+        assert!(evolver.api_key.is_empty());
+        assert_eq!(evolver.model, "writer");
+        for (key, edit) in [
+            (
+                "evolver.every_n_turns",
+                (|c: &mut Config| c.evolver.every_n_turns = 0) as fn(&mut Config),
+            ),
+            ("evolver.max_new_skills", |c| c.evolver.max_new_skills = 11),
+            ("evolver.failure_threshold", |c| {
+                c.evolver.failure_threshold = 1.5
+            }),
+            ("evolver.timeout_secs", |c| c.evolver.timeout_secs = 0.0),
+            ("evolver.base_url", |c| c.evolver.base_url = "x".into()),
+        ] {
+            let mut bad = config.clone();
+            edit(&mut bad);
+            let message = bad.validate().unwrap_err().to_string();
+            assert!(message.starts_with(key), "{message}");
+        }
     }
 
     #[test]
