@@ -97,8 +97,8 @@ async fn main() -> anyhow::Result<()> {
         &binary,
         home.path(),
         &[
-            ("prm.enabled", "true"),
             ("prm.model", upstream::JUDGE_MODEL),
+            ("prm.enabled", "true"),
         ],
     )?;
     let (learning_proxy, _) = start_proxy(&binary, home.path()).await?;
