@@ -6,6 +6,7 @@ pub mod config;
 pub mod events;
 pub mod evolve;
 mod fsutil;
+mod model_client;
 pub mod paths;
 pub mod prm;
 pub mod proxy;
@@ -49,9 +50,7 @@ pub enum EngineError {
     #[error(transparent)]
     Upstream(#[from] upstream::UpstreamError),
     #[error(transparent)]
-    Judge(#[from] prm::JudgeClientError),
-    #[error(transparent)]
-    Evolver(#[from] evolve::EvolverClientError),
+    LearningModel(#[from] model_client::ModelClientError),
     #[error("cannot listen on {addr}: {source} (is another metaclaw running? choose another port with --port)")]
     Bind {
         addr: String,

@@ -7,7 +7,6 @@
 //! `dedupe` turns proposals into safe additions or merges, `worker` runs
 //! the loop and writes the outcome (SKILL.md files, the store, events).
 
-mod client;
 mod dedupe;
 mod parse;
 mod prompt;
@@ -16,7 +15,7 @@ mod worker;
 
 use std::time::Duration;
 
-pub use client::{EvolverClient, EvolverClientError};
+use crate::model_client::{ModelClient, ModelClientError};
 pub use dedupe::{jaccard, plan, tokens, Decision, NewSkill, DUPLICATE_SIMILARITY};
 pub use parse::{parse_reply, ProposedSkill};
 pub use prompt::{build, cut, repair, EvolvePrompt, TurnView, MAX_TURNS_BYTES, MAX_TURN_BYTES};
@@ -28,7 +27,7 @@ use crate::config::{Config, ResolvedUpstream, ReviewMode};
 /// The evolver with its settings, ready for [`run`].
 #[derive(Clone)]
 pub struct Evolver {
-    client: EvolverClient,
+    client: ModelClient,
     every_n_turns: u32,
     max_new_skills: usize,
     failure_threshold: f64,
@@ -43,7 +42,7 @@ impl Evolver {
     pub fn from_config(
         config: &Config,
         upstream: Option<&ResolvedUpstream>,
-    ) -> Result<Option<Evolver>, EvolverClientError> {
+    ) -> Result<Option<Evolver>, ModelClientError> {
         if !config.evolver.enabled {
             return Ok(None);
         }
@@ -52,8 +51,13 @@ impl Evolver {
             return Ok(None);
         };
         tracing::info!(base_url = %target.base_url, model = %target.model, "skill evolver enabled");
-        let client =
-            EvolverClient::new(target, Duration::from_secs_f64(config.evolver.timeout_secs))?;
+        // Low but not zero: varied skills, yet the answer format kept.
+        let client = ModelClient::new(
+            "evolver",
+            target,
+            0.3,
+            Duration::from_secs_f64(config.evolver.timeout_secs),
+        )?;
         Ok(Some(Evolver {
             client,
             every_n_turns: config.evolver.every_n_turns,

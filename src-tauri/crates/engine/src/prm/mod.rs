@@ -6,7 +6,6 @@
 //! reads one reply and combines the votes, `worker` finds settled turns in
 //! the store and records the outcome.
 
-mod client;
 mod prompt;
 mod verdict;
 mod worker;
@@ -16,7 +15,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use metaclaw_store::JudgeVote;
 
-pub use client::{JudgeClient, JudgeClientError};
+use crate::model_client::{ModelClient, ModelClientError};
 pub use prompt::{messages, render_response, truncate, JudgeInput, MAX_PART_BYTES};
 pub use verdict::{backoff, majority, parse_reply, Verdict};
 pub use worker::run;
@@ -26,7 +25,7 @@ use crate::config::{Config, ResolvedUpstream};
 /// The judge with its settings, ready for [`run`].
 #[derive(Clone)]
 pub struct Judge {
-    client: JudgeClient,
+    client: ModelClient,
     votes: u32,
     concurrency: usize,
 }
@@ -45,7 +44,7 @@ impl Judge {
     pub fn from_config(
         config: &Config,
         upstream: Option<&ResolvedUpstream>,
-    ) -> Result<Option<Judge>, JudgeClientError> {
+    ) -> Result<Option<Judge>, ModelClientError> {
         if !config.prm.enabled {
             return Ok(None);
         }
@@ -54,7 +53,8 @@ impl Judge {
             return Ok(None);
         };
         tracing::info!(base_url = %target.base_url, model = %target.model, votes = config.prm.votes, "PRM judge enabled");
-        let client = JudgeClient::new(
+        let client = ModelClient::new(
+            "judge",
             target,
             config.prm.temperature,
             Duration::from_secs_f64(config.prm.timeout_secs),

@@ -1,6 +1,8 @@
-//! The judge's HTTP client: one non-streaming OpenAI chat completion per
-//! vote, with a timeout on the whole exchange. Every failure becomes a short
-//! text naming what went wrong, stored as the failed vote's reason.
+//! The HTTP client the learning models share (the PRM judge, the skill
+//! evolver): one non-streaming OpenAI chat completion per question, with a
+//! timeout on the whole exchange. Every failure becomes a short text naming
+//! the model's role and what went wrong, stored with the judgement or the
+//! evolution it spoiled.
 
 use std::time::Duration;
 
@@ -9,35 +11,41 @@ use serde_json::{json, Value};
 use crate::config::ResolvedPrm;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot create the PRM judge's HTTP client for {url}: {reason}")]
-pub struct JudgeClientError {
+#[error("cannot create the {role}'s HTTP client for {url}: {reason}")]
+pub struct ModelClientError {
+    role: &'static str,
     url: String,
     reason: String,
 }
 
 #[derive(Clone)]
-pub struct JudgeClient {
+pub struct ModelClient {
+    /// Who this model is in messages: "judge", "evolver".
+    role: &'static str,
     http: reqwest::Client,
     target: ResolvedPrm,
     temperature: f64,
     timeout: Duration,
 }
 
-impl JudgeClient {
+impl ModelClient {
     pub fn new(
+        role: &'static str,
         target: ResolvedPrm,
         temperature: f64,
         timeout: Duration,
-    ) -> Result<JudgeClient, JudgeClientError> {
+    ) -> Result<ModelClient, ModelClientError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("metaclaw/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| JudgeClientError {
+            .map_err(|e| ModelClientError {
+                role,
                 url: target.base_url.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(JudgeClient {
+        Ok(ModelClient {
+            role,
             http,
             target,
             temperature,
@@ -49,8 +57,9 @@ impl JudgeClient {
         &self.target.model
     }
 
-    /// Asks the judge once; returns its reply text.
+    /// Asks the model once; returns its reply text.
     pub async fn ask(&self, messages: &Value) -> Result<String, String> {
+        let role = self.role;
         let url = format!("{}/chat/completions", self.target.base_url);
         let body = json!({
             "model": self.target.model,
@@ -69,34 +78,34 @@ impl JudgeClient {
             let text = String::from_utf8_lossy(&bytes);
             let snippet: String = text.chars().take(200).collect();
             return Err(format!(
-                "the judge answered HTTP {}: {snippet}",
+                "the {role} answered HTTP {}: {snippet}",
                 status.as_u16()
             ));
         }
         let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("the judge's answer is not JSON: {e}"))?;
+            .map_err(|e| format!("the {role}'s answer is not JSON: {e}"))?;
         reply_text(&value)
-            .ok_or_else(|| "the judge's answer has no choices[0].message.content text".to_string())
+            .ok_or_else(|| format!("the {role}'s answer has no choices[0].message.content text"))
     }
 
     fn describe(&self, error: &reqwest::Error) -> String {
+        let role = self.role;
         if error.is_timeout() {
             format!(
-                "the judge did not answer within {} s",
+                "the {role} did not answer within {} s",
                 self.timeout.as_secs_f64()
             )
         } else if error.is_connect() {
-            format!("cannot reach the judge at {}", self.target.base_url)
+            format!("cannot reach the {role} at {}", self.target.base_url)
         } else {
-            format!("the request to the judge failed: {error}")
+            format!("the request to the {role} failed: {error}")
         }
     }
 }
 
 /// The reply text: a string, or the text parts of a content array.
 fn reply_text(value: &Value) -> Option<String> {
-    let content = &value["choices"][0]["message"]["content"];
-    match content {
+    match &value["choices"][0]["message"]["content"] {
         Value::String(text) => Some(text.clone()),
         Value::Array(parts) => Some(
             parts
@@ -106,5 +115,20 @@ fn reply_text(value: &Value) -> Option<String> {
                 .join(""),
         ),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reply_text;
+    use serde_json::json;
+
+    #[test]
+    fn reads_string_and_part_replies() {
+        let plain = json!({"choices": [{"message": {"content": "Score: 1"}}]});
+        assert_eq!(reply_text(&plain).as_deref(), Some("Score: 1"));
+        let parts = json!({"choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}}]});
+        assert_eq!(reply_text(&parts).as_deref(), Some("ab"));
+        assert_eq!(reply_text(&json!({"choices": []})), None);
     }
 }
