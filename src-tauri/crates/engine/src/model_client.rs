@@ -118,6 +118,36 @@ fn reply_text(value: &Value) -> Option<String> {
     }
 }
 
+/// `text` cut to at most about `max` bytes, keeping its head and tail: an
+/// instruction's request and an answer's conclusion are at the ends.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let head_end = floor_boundary(text, max * 3 / 4);
+    let tail_start = ceil_boundary(text, text.len() - max / 4);
+    format!(
+        "{}\n[… {} bytes cut …]\n{}",
+        &text[..head_end],
+        tail_start - head_end,
+        &text[tail_start..]
+    )
+}
+
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while at > 0 && !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_boundary(text: &str, mut at: usize) -> usize {
+    while at < text.len() && !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
 #[cfg(test)]
 mod tests {
     use super::reply_text;

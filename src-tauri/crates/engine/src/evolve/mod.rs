@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::model_client::{ModelClient, ModelClientError};
 pub use dedupe::{jaccard, plan, tokens, Decision, NewSkill, DUPLICATE_SIMILARITY};
 pub use parse::{parse_reply, ProposedSkill};
-pub use prompt::{build, cut, repair, EvolvePrompt, TurnView, MAX_TURNS_BYTES, MAX_TURN_BYTES};
+pub use prompt::{build, repair, EvolvePrompt, TurnView, MAX_TURNS_BYTES, MAX_TURN_BYTES};
 pub use trigger::{check, settled, Trigger};
 pub use worker::run;
 

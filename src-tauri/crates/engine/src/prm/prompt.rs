@@ -5,6 +5,8 @@
 use metaclaw_dialect::{latest_instruction, Dialect};
 use serde_json::{json, Value};
 
+use crate::model_client::cut;
+
 /// The most bytes kept of each part. Long parts keep their head and tail:
 /// an instruction's request and an answer's conclusion are at the ends.
 pub const MAX_PART_BYTES: usize = 6 * 1024;
@@ -121,34 +123,9 @@ fn tool_call(name: &str, arguments: String) -> String {
     format!("[tool call] {name}({arguments})")
 }
 
-/// Cuts `text` to [`MAX_PART_BYTES`], keeping three quarters from the head
-/// and the rest from the tail, on character boundaries.
+/// `text` cut to [`MAX_PART_BYTES`], keeping its head and tail.
 pub fn truncate(text: &str) -> String {
-    if text.len() <= MAX_PART_BYTES {
-        return text.to_string();
-    }
-    let head_end = floor_boundary(text, MAX_PART_BYTES * 3 / 4);
-    let tail_start = ceil_boundary(text, text.len() - MAX_PART_BYTES / 4);
-    format!(
-        "{}\n[… {} bytes cut …]\n{}",
-        &text[..head_end],
-        tail_start - head_end,
-        &text[tail_start..]
-    )
-}
-
-fn floor_boundary(text: &str, mut at: usize) -> usize {
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
-fn ceil_boundary(text: &str, mut at: usize) -> usize {
-    while !text.is_char_boundary(at) {
-        at += 1;
-    }
-    at
+    cut(text, MAX_PART_BYTES)
 }
 
 #[cfg(test)]
