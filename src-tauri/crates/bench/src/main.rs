@@ -90,8 +90,10 @@ async fn main() -> anyhow::Result<()> {
     let ttfb_small = ttfb_pair(&client, &direct_url, &proxy_url, &small_stream).await?;
     let ttfb_openclaw = ttfb_pair(&client, &direct_url, &proxy_url, &openclaw).await?;
 
-    // The same latency run with the PRM judge on (the fast upstream doubles
-    // as the judge): learning runs off the request path, so this should match.
+    // The same latency run with the fast loop on — the PRM judge scoring
+    // every turn and the evolver writing skills every 10 turns (the fast
+    // upstream doubles as both): learning runs off the request path, so
+    // this should match.
     drop(proxy);
     configure(
         &binary,
@@ -99,6 +101,8 @@ async fn main() -> anyhow::Result<()> {
         &[
             ("prm.model", upstream::JUDGE_MODEL),
             ("prm.enabled", "true"),
+            ("evolver.model", upstream::EVOLVER_MODEL),
+            ("evolver.enabled", "true"),
         ],
     )?;
     let (learning_proxy, _) = start_proxy(&binary, home.path()).await?;
@@ -110,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         latency(&client, &direct_url, &learning_url, &small).await;
     failures += failed;
     let judged = judged_turns(&binary, home.path())?;
+    let evolutions = evolutions(home.path())?;
     drop(learning_proxy);
 
     println!("| measure | direct | through proxy | added | target |");
@@ -125,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         proxied.p99 - direct.p99
     );
     println!(
-        "| latency p50 / p99, same load with the PRM judge on ({judged} turns judged) | {:.3} / {:.3} ms | {:.3} / {:.3} ms | **{:.3} / {:.3} ms** | same as above |",
+        "| latency p50 / p99, same load with the judge and the evolver on ({judged} turns judged, {evolutions} evolutions) | {:.3} / {:.3} ms | {:.3} / {:.3} ms | **{:.3} / {:.3} ms** | same as above |",
         direct_learning.p50,
         direct_learning.p99,
         proxied_learning.p50,
@@ -211,6 +216,13 @@ fn configure(binary: &Path, home: &Path, settings: &[(&str, &str)]) -> anyhow::R
         anyhow::ensure!(status.success(), "metaclaw config set {key} failed");
     }
     Ok(())
+}
+
+/// How many evolutions ran, read from the database.
+fn evolutions(home: &Path) -> anyhow::Result<usize> {
+    let conn = rusqlite::Connection::open(home.join("metaclaw.db"))?;
+    let n: i64 = conn.query_row("SELECT count(*) FROM evolutions", [], |row| row.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// How many turns the judge scored, read through `metaclaw sessions`.

@@ -16,6 +16,16 @@ use serde_json::{json, Value};
 /// The model name that makes this upstream answer as a PRM judge.
 pub const JUDGE_MODEL: &str = "bench-judge";
 
+/// The model name the benchmark gives the skill evolver.
+pub const EVOLVER_MODEL: &str = "bench-evolver";
+
+/// What the judge answers: a short reason and a final score line.
+const JUDGE_REPLY: &str = "The assistant moved the meeting as asked.\nScore: +1";
+
+/// What the evolver answers: one skill, the same every time, so repeated
+/// evolutions exercise the duplicate check instead of growing the library.
+const EVOLVER_REPLY: &str = r#"[{"name": "announce-moved-meetings", "description": "When moving a recurring meeting, confirm the time zone and tell everyone invited", "category": "calendar", "body": "1. Confirm the new time and its time zone.\n2. Check for conflicts.\n3. Send the update to everyone invited."}]"#;
+
 /// Delay between the first streamed chunk and the rest: long enough that the
 /// first byte's arrival is clearly separate from the end of the stream.
 const STREAM_GAP: Duration = Duration::from_millis(5);
@@ -37,9 +47,14 @@ async fn chat(body: Bytes) -> Response {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if !streaming {
+        let content = match request.get("model").and_then(Value::as_str) {
+            Some(JUDGE_MODEL) => JUDGE_REPLY,
+            Some(EVOLVER_MODEL) => EVOLVER_REPLY,
+            _ => "Done: the sync moved to Thursday 15:00 Europe/Berlin.",
+        };
         let reply = json!({
             "id": "chatcmpl-bench", "object": "chat.completion", "created": 1_764_000_000, "model": "bench-model",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Done: the sync moved to Thursday 15:00 Europe/Berlin."}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 210, "completion_tokens": 14, "total_tokens": 224}
         });
         return (

@@ -35,6 +35,12 @@ enum Command {
     /// Inspect recorded conversations.
     #[command(subcommand)]
     Sessions(commands::sessions::SessionsCommand),
+    /// Busy times from calendars, and the calendars the scheduler reads.
+    #[command(subcommand)]
+    Calendar(commands::calendar::CalendarCommand),
+    /// When background training may run: state, timeline, pause, resume, train now.
+    #[command(subcommand)]
+    Schedule(commands::schedule::ScheduleCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +64,8 @@ fn main() -> std::process::ExitCode {
             Command::Config(command) => commands::config::run(command),
             Command::Skills(command) => commands::skills::run(command),
             Command::Sessions(command) => commands::sessions::run(command),
+            Command::Calendar(command) => commands::calendar::run(command).await,
+            Command::Schedule(command) => commands::schedule::run(command).await,
         }
     });
     match result {

@@ -33,11 +33,25 @@ pub enum EngineEvent {
         description: String,
         pending: bool,
     },
-    /// The evolver merged what was new in a proposed skill (`from`) into the
+    /// What was new in `from` (a proposed skill, or for the curator a
+    /// near-duplicate skill, which is then disabled) was merged into the
     /// existing skill `name`.
     SkillMerged {
         name: String,
         from: String,
+    },
+    /// A skill stopped being injected; it stays on disk with `reason` in its
+    /// front matter (the curator: it hurt, or it was merged into another).
+    SkillDisabled {
+        name: String,
+        reason: String,
+    },
+    /// The training scheduler changed state (`waiting`, `window_open`,
+    /// `working`, `pausing`); `reason` says why in words.
+    ScheduleChanged {
+        state: String,
+        reason: String,
+        window_id: Option<String>,
     },
     /// An evolution of `session_id` failed; nothing was written.
     EvolutionFailed {

@@ -2,7 +2,9 @@
 //! the store and the session tracker, wired together. The CLI and the tray
 //! app are thin shells over this crate; it never depends on a GUI.
 
+pub mod api;
 pub mod config;
+pub mod curate;
 pub mod events;
 pub mod evolve;
 mod fsutil;
@@ -10,6 +12,7 @@ mod model_client;
 pub mod paths;
 pub mod prm;
 pub mod proxy;
+pub mod schedule;
 pub mod secret;
 pub mod session;
 pub mod status;
@@ -67,6 +70,7 @@ pub struct Engine {
     judge: Option<Judge>,
     /// The skill evolver, when enabled; runs as a background task while serving.
     evolver: Option<Evolver>,
+    paths: AppPaths,
     _watcher: Option<LibraryWatcher>,
 }
 
@@ -109,19 +113,30 @@ impl Engine {
         let sessions = Arc::new(SessionTracker::new(Duration::from_secs_f64(
             config.session.idle_timeout_minutes * 60.0,
         )));
-        let state = Arc::new(ProxyState::new(
-            config,
-            upstream,
-            library,
-            store,
-            sessions,
-            EventBus::new(),
-            skill_generation,
-        ));
+        let admin_token = match api::AdminToken::load_or_create(paths) {
+            Ok(token) => Some(token),
+            Err(error) => {
+                tracing::warn!(%error, path = %paths.admin_token_file().display(), "cannot create the admin token; the /api endpoints are unavailable");
+                None
+            }
+        };
+        let state = Arc::new(
+            ProxyState::new(
+                config,
+                upstream,
+                library,
+                store,
+                sessions,
+                EventBus::new(),
+                skill_generation,
+            )
+            .with_admin_token(admin_token),
+        );
         Ok(Engine {
             state,
             judge,
             evolver,
+            paths: paths.clone(),
             _watcher: watcher,
         })
     }
@@ -161,6 +176,24 @@ impl Engine {
             .evolver
             .clone()
             .map(|evolver| tokio::spawn(evolve::run(self.state.clone(), evolver)));
+        let (scheduler, scheduling) = schedule::start(
+            &self.state.config,
+            &self.paths,
+            &self.state.store,
+            &self.state.events,
+            self.state.activity(),
+        )
+        .await?;
+        self.state.set_scheduler(scheduler.clone());
+        // A worker of the scheduler: it curates only while the user is away.
+        let curating = self.state.config.curator.enabled.then(|| {
+            tokio::spawn(curate::run(
+                self.state.clone(),
+                curate::Curator::from_config(&self.state.config.curator),
+                scheduler.worker(curate::WORKER),
+                scheduler.clone(),
+            ))
+        });
         let app = proxy::router(self.state.clone());
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
@@ -180,6 +213,16 @@ impl Engine {
             }
         };
         sweeper.abort();
+        if let Some(curating) = curating {
+            // Dropping its lease ends its work in the schedule's history; a
+            // run cut short is redone in the next window.
+            curating.abort();
+            let _ = curating.await;
+        }
+        scheduler.shutdown().await;
+        for task in scheduling {
+            task.abort();
+        }
         if let Some(judging) = judging {
             // Unrecorded judgements are redone after the next start.
             judging.abort();

@@ -40,6 +40,11 @@ impl AppPaths {
         self.config_dir.join("config.toml")
     }
 
+    /// The token that guards the `/api` endpoints (mode 0600).
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.config_dir.join("admin-token")
+    }
+
     /// Fallback secret storage (mode 0600) for API keys.
     pub fn secrets_file(&self) -> PathBuf {
         self.config_dir.join("secrets.toml")
@@ -51,6 +56,12 @@ impl AppPaths {
 
     pub fn default_skills_dir(&self) -> PathBuf {
         self.data_dir.join("skills")
+    }
+
+    /// Last good copies of calendar subscriptions, so a start while offline
+    /// still knows the user's meetings.
+    pub fn calendar_cache_dir(&self) -> PathBuf {
+        self.data_dir.join("calendar-cache")
     }
 }
 
@@ -71,5 +82,9 @@ mod tests {
         assert_eq!(paths.secrets_file(), Path::new("/tmp/mc/secrets.toml"));
         assert_eq!(paths.database(), Path::new("/tmp/mc/metaclaw.db"));
         assert_eq!(paths.default_skills_dir(), Path::new("/tmp/mc/skills"));
+        assert_eq!(
+            paths.calendar_cache_dir(),
+            Path::new("/tmp/mc/calendar-cache")
+        );
     }
 }

@@ -29,11 +29,18 @@ async fn fake_upstream() -> String {
     format!("http://{addr}/v1")
 }
 
+/// The next session or turn event; the scheduler's own events (windows
+/// open in sleep hours, whatever the time of day the test runs) are skipped.
 async fn next_event(events: &mut Receiver<EngineEvent>) -> EngineEvent {
-    tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("no event arrived")
-        .unwrap()
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("no event arrived")
+            .unwrap();
+        if !matches!(event, EngineEvent::ScheduleChanged { .. }) {
+            return event;
+        }
+    }
 }
 
 /// Returns the home (keep it alive), the chat URL and a bus subscription.

@@ -48,6 +48,15 @@ impl Interval {
         }
     }
 
+    /// An interval of `length` from `start`; never empty (at least one
+    /// nanosecond), so it cannot fail.
+    pub fn lasting(start: DateTime<Utc>, length: Duration) -> Self {
+        Self {
+            start,
+            end: start + length.max(Duration::nanoseconds(1)),
+        }
+    }
+
     /// Where the interval begins (inclusive).
     pub fn start(&self) -> DateTime<Utc> {
         self.start

@@ -10,9 +10,13 @@ pub mod calendar;
 pub mod duration;
 pub mod ics;
 pub mod interval;
+pub mod scheduler;
 pub mod set;
+pub mod signals;
 pub mod sleep;
 pub mod source;
+#[cfg(all(unix, not(target_os = "macos")))]
+pub mod xvfb;
 pub mod zone;
 
 mod windows_zones;
@@ -20,6 +24,6 @@ mod windows_zones;
 pub use calendar::{Busy, Calendar};
 pub use ics::EventProblem;
 pub use interval::{Interval, IntervalError};
-pub use set::{BusyCalendar, CalendarSet};
+pub use set::{BusyCalendar, CalendarSet, Expanded};
 pub use sleep::{SleepError, SleepHours, WallTime};
 pub use source::{LoadContext, LoadedSource, SourceSpec, SourceStatus};

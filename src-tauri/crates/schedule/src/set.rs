@@ -51,6 +51,69 @@ pub trait BusyCalendar {
     }
 }
 
+/// A calendar's occurrences expanded once over a horizon and kept sorted,
+/// so the scheduler's frequent questions (busy now? until when? what comes
+/// next?) are a binary search instead of a walk through every recurrence
+/// rule from its first date. Outside the horizon the calendar itself answers.
+#[derive(Debug, Clone)]
+pub struct Expanded<C> {
+    inner: C,
+    horizon: Interval,
+    /// Sorted by start.
+    busy: Vec<Busy>,
+    /// The longest occurrence, which bounds how far before a range an
+    /// overlapping occurrence can start.
+    longest: Duration,
+}
+
+impl<C: BusyCalendar> Expanded<C> {
+    pub fn new(inner: C, horizon: Interval) -> Self {
+        let mut busy = inner.busy_in(horizon);
+        busy.sort_by_key(|b| b.interval);
+        let longest = busy
+            .iter()
+            .map(|b| b.interval.duration())
+            .max()
+            .unwrap_or_else(Duration::zero);
+        Expanded {
+            inner,
+            horizon,
+            busy,
+            longest,
+        }
+    }
+
+    /// The usual horizon for the scheduler: two days back (an occurrence
+    /// under way) to 40 days ahead (past `busy_until`'s lookahead).
+    pub fn around(inner: C, now: DateTime<Utc>) -> Self {
+        let horizon = Interval::lasting(now - Duration::days(2), Duration::days(42));
+        Self::new(inner, horizon)
+    }
+
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+}
+
+impl<C: BusyCalendar> BusyCalendar for Expanded<C> {
+    fn busy_in(&self, range: Interval) -> Vec<Busy> {
+        if range.start() < self.horizon.start() || range.end() > self.horizon.end() {
+            return self.inner.busy_in(range);
+        }
+        let first = self
+            .busy
+            .partition_point(|b| b.interval.start() < range.start() - self.longest);
+        let last = self
+            .busy
+            .partition_point(|b| b.interval.start() < range.end());
+        self.busy[first..last.max(first)]
+            .iter()
+            .filter(|b| b.interval.overlaps(&range))
+            .cloned()
+            .collect()
+    }
+}
+
 /// Every configured calendar source, loaded.
 #[derive(Debug, Clone, Default)]
 pub struct CalendarSet {
@@ -78,6 +141,12 @@ impl CalendarSet {
     }
 }
 
+impl<C: BusyCalendar + ?Sized> BusyCalendar for &C {
+    fn busy_in(&self, range: Interval) -> Vec<Busy> {
+        (**self).busy_in(range)
+    }
+}
+
 impl BusyCalendar for CalendarSet {
     fn busy_in(&self, range: Interval) -> Vec<Busy> {
         let mut out: Vec<Busy> = self
@@ -87,5 +156,48 @@ impl BusyCalendar for CalendarSet {
             .collect();
         out.sort_by(|a, b| a.interval.cmp(&b.interval).then_with(|| a.uid.cmp(&b.uid)));
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 16, 0, 0, 0).unwrap() + Duration::hours(h)
+    }
+
+    /// Recurring work: a two-hour meeting every 5 hours and a 3-day trip.
+    struct Pattern;
+
+    impl BusyCalendar for Pattern {
+        fn busy_in(&self, range: Interval) -> Vec<Busy> {
+            let mut out: Vec<Busy> = (-100..400)
+                .map(|i| Interval::new(t(i * 5), t(i * 5 + 2)).unwrap())
+                .chain([Interval::new(t(30), t(102)).unwrap()])
+                .filter(|i| i.overlaps(&range))
+                .map(|interval| Busy {
+                    interval,
+                    summary: None,
+                    uid: None,
+                })
+                .collect();
+            out.sort_by_key(|b| b.interval);
+            out
+        }
+    }
+
+    #[test]
+    fn expanded_answers_exactly_like_the_calendar() {
+        let expanded = Expanded::new(Pattern, Interval::new(t(-48), t(24 * 40)).unwrap());
+        for start in (-60..900).step_by(7) {
+            for length in [1, 3, 50, 24 * 33] {
+                let range = Interval::new(t(start), t(start + length)).unwrap();
+                assert_eq!(expanded.busy_in(range), Pattern.busy_in(range), "{range:?}");
+            }
+            assert_eq!(expanded.busy_until(t(start)), Pattern.busy_until(t(start)));
+        }
     }
 }

@@ -47,19 +47,41 @@ impl SourceSpec {
         if lower.starts_with("http://") || lower.starts_with("https://") {
             return SourceSpec::Url(text.to_owned());
         }
-        SourceSpec::Path(PathBuf::from(text))
+        SourceSpec::Path(expand_home(text))
+    }
+}
+
+/// `~` and `~/…` name the home folder, as in a shell: config entries are
+/// written that way (`~/cal/work.ics`) and nothing else would expand them.
+fn expand_home(text: &str) -> PathBuf {
+    let rest = match text.strip_prefix('~') {
+        Some("") => Some(""),
+        Some(rest) => rest.strip_prefix(['/', std::path::MAIN_SEPARATOR]),
+        None => None,
+    };
+    let home = std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .filter(|h| !h.is_empty());
+    match (rest, home) {
+        (Some(""), Some(home)) => PathBuf::from(home),
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        // `~user/…` and a missing home are left for the read error to name.
+        _ => PathBuf::from(text),
     }
 }
 
 impl fmt::Display for SourceSpec {
     /// Private subscription URLs carry a secret in their path (Google's
-    /// "secret address"), so only the host and a short hash are shown.
+    /// "secret address") or their user part (`https://me:pass@dav.example/…`),
+    /// so only the host and a short hash are shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SourceSpec::Path(p) => write!(f, "{}", p.display()),
             SourceSpec::Url(url) => {
                 let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-                let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+                // `user:password@host` is a secret too.
+                let host = authority.rsplit('@').next().unwrap_or(authority);
                 write!(f, "{scheme}://{host}/…#{}", &cache_key(url)[..8])
             }
         }
@@ -322,7 +344,7 @@ async fn load_url(
             request = request.header(IF_MODIFIED_SINCE, modified);
         }
     }
-    let failure = match fetch(request, name).await {
+    let failure: SourceError = match fetch(request, name).await {
         Ok(Fetched::NotModified) => match &cached {
             Some((meta, body)) => {
                 let calendar = Calendar::parse(body, name, ctx.local)?;
@@ -338,7 +360,10 @@ async fn load_url(
                 };
                 return Ok((calendar, status));
             }
-            None => format!("{name}: server answered 304 Not Modified but there is no cached copy"),
+            None => SourceError::Request {
+                name: name.to_owned(),
+                reason: "server answered 304 Not Modified but there is no cached copy".to_owned(),
+            },
         },
         Ok(Fetched::Body {
             text,
@@ -360,25 +385,39 @@ async fn load_url(
                 };
                 return Ok((calendar, status));
             }
-            Err(e) => e.to_string(),
+            Err(e) => e.into(),
         },
-        Err(e) => e.to_string(),
+        Err(e) => e,
     };
     // The feed failed; fall back on the last good copy when there is one.
+    // The error already names the source, so it is returned as it is.
     let Some((meta, body)) = cached else {
-        return Err(SourceError::Request {
-            name: name.to_owned(),
-            reason: failure,
-        });
+        return Err(failure);
     };
     let calendar = Calendar::parse(&body, name, ctx.local)?;
     let status = SourceStatus::Stale {
         events: calendar.event_count(),
         fetched_at: meta.fetched_at,
         age_seconds: (now - meta.fetched_at).num_seconds().max(0),
-        last_error: failure,
+        last_error: failure.to_string(),
     };
     Ok((calendar, status))
+}
+
+/// An error and its causes: reqwest's own message ("error sending
+/// request") says nothing about refused connections, DNS or TLS.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 enum Fetched {
@@ -394,7 +433,7 @@ async fn fetch(request: reqwest::RequestBuilder, name: &str) -> Result<Fetched, 
     // reqwest errors print the URL; drop it, it may hold a secret.
     let request_err = |e: reqwest::Error| SourceError::Request {
         name: name.to_owned(),
-        reason: e.without_url().to_string(),
+        reason: with_causes(&e.without_url()),
     };
     let response = request.send().await.map_err(request_err)?;
     let status = response.status();
@@ -422,4 +461,43 @@ async fn fetch(request: reqwest::RequestBuilder, name: &str) -> Result<Fetched, 
         etag,
         last_modified,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tilde_means_the_home_folder() {
+        let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+            return;
+        };
+        assert_eq!(
+            SourceSpec::parse("~/cal/work.ics"),
+            SourceSpec::Path(PathBuf::from(&home).join("cal/work.ics"))
+        );
+        assert_eq!(
+            SourceSpec::parse("~"),
+            SourceSpec::Path(PathBuf::from(&home))
+        );
+        // Another user's home and a tilde inside a name stay as written.
+        assert_eq!(
+            SourceSpec::parse("~bob/cal.ics"),
+            SourceSpec::Path(PathBuf::from("~bob/cal.ics"))
+        );
+        assert_eq!(
+            SourceSpec::parse("cal~/x.ics"),
+            SourceSpec::Path(PathBuf::from("cal~/x.ics"))
+        );
+    }
+
+    #[test]
+    fn display_hides_credentials_in_the_url() {
+        let shown = SourceSpec::parse("https://me:hunter2@dav.example.com/cal/me.ics").to_string();
+        assert!(shown.starts_with("https://dav.example.com/…#"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("me:"),
+            "{shown}"
+        );
+    }
 }

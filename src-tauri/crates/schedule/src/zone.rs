@@ -40,6 +40,30 @@ fn first_after_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     Utc.from_utc_datetime(&local)
 }
 
+/// The user's zone: `TZ` when it names an IANA zone, else the operating
+/// system's setting, else UTC (logged, since sleep hours would be off).
+pub fn local_zone() -> Tz {
+    let from_env = std::env::var("TZ")
+        .ok()
+        .and_then(|tz| zone_by_name(tz.trim_start_matches(':')));
+    from_env
+        .or_else(|| {
+            iana_time_zone::get_timezone()
+                .ok()
+                .and_then(|name| zone_by_name(&name))
+        })
+        .unwrap_or(Tz::UTC)
+}
+
+/// A local calendar day in `tz`, midnight to midnight: 23 or 25 hours long
+/// on daylight-saving days.
+pub fn local_day(tz: Tz, date: chrono::NaiveDate) -> crate::Interval {
+    let midnight = |d: chrono::NaiveDate| resolve_local(tz, d.and_time(chrono::NaiveTime::MIN));
+    let start = midnight(date);
+    let end = date.succ_opt().map_or(start + Duration::days(1), midnight);
+    crate::Interval::lasting(start, end - start)
+}
+
 /// Resolves a TZID as calendars write it: an IANA name ("Europe/Berlin"),
 /// an IANA name behind a vendor prefix ("/mozilla.org/20050126_1/Europe/Berlin"),
 /// or a Windows zone name as Outlook and Exchange write it

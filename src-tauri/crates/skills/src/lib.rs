@@ -43,6 +43,8 @@ pub use error::SkillError;
 pub use library::SkillLibrary;
 pub use load::{MAX_SKILL_BYTES, SKILL_FILE};
 pub use name::{slugify, validate_name, MAX_NAME_LEN};
-pub use skill::{Skill, SkillOrigin, SkillStatus};
+pub use skill::{
+    Skill, SkillOrigin, SkillStatus, DISABLED_AT_KEY, DISABLED_BY_KEY, DISABLED_REASON_KEY,
+};
 pub use snapshot::{LibrarySnapshot, SkillHit, SkillProblem};
 pub use watch::LibraryWatcher;

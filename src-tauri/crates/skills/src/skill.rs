@@ -85,6 +85,14 @@ impl fmt::Display for SkillOrigin {
     }
 }
 
+/// Front matter key: why a disabled skill was disabled (kept with the file,
+/// so the reason travels with the skill and survives a restart).
+pub const DISABLED_REASON_KEY: &str = "disabled_reason";
+/// Front matter key: when it was disabled (RFC 3339).
+pub const DISABLED_AT_KEY: &str = "disabled_at";
+/// Front matter key: who disabled it (`curator` or `user`).
+pub const DISABLED_BY_KEY: &str = "disabled_by";
+
 /// One skill: a `<name>/SKILL.md` file with YAML front matter and a Markdown body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Skill {
@@ -123,6 +131,31 @@ impl Skill {
             body: body.into(),
             extra: Mapping::new(),
             path: PathBuf::new(),
+        }
+    }
+
+    /// Why the skill is disabled (front matter `disabled_reason`), when it is.
+    pub fn disabled_reason(&self) -> Option<&str> {
+        if self.status != SkillStatus::Disabled {
+            return None;
+        }
+        self.extra.get(DISABLED_REASON_KEY).and_then(Value::as_str)
+    }
+
+    /// Marks the skill disabled (never injected, kept on disk) with why, who
+    /// and when in its front matter; [`Skill::enable`] undoes it.
+    pub fn disable(&mut self, reason: &str, by: &str, at: &str) {
+        self.status = SkillStatus::Disabled;
+        self.extra.insert(DISABLED_REASON_KEY.into(), reason.into());
+        self.extra.insert(DISABLED_BY_KEY.into(), by.into());
+        self.extra.insert(DISABLED_AT_KEY.into(), at.into());
+    }
+
+    /// Makes the skill active again and drops the disabling keys.
+    pub fn enable(&mut self) {
+        self.status = SkillStatus::Active;
+        for key in [DISABLED_REASON_KEY, DISABLED_BY_KEY, DISABLED_AT_KEY] {
+            self.extra.remove(key);
         }
     }
 

@@ -222,3 +222,43 @@ fn status_and_origin_words() {
         );
     }
 }
+
+#[test]
+fn a_disabled_skill_keeps_its_reason_in_the_front_matter_until_enabled() {
+    let mut skill = parse(
+        "---\nname: check-units\ndescription: Use when converting units.\nauthor: me\n---\nBody.\n",
+    )
+    .unwrap();
+    assert_eq!(skill.disabled_reason(), None);
+    skill.disable("merged into other-skill", "curator", "2026-03-16T14:00:00Z");
+    let text = skill.to_markdown();
+    assert!(text.contains("status: disabled\n"), "{text}");
+    assert!(
+        text.contains("disabled_reason: merged into other-skill\n"),
+        "{text}"
+    );
+    assert!(text.contains("disabled_by: curator\n"), "{text}");
+    let back = parse(&text).unwrap();
+    assert_eq!(back.status, SkillStatus::Disabled);
+    assert_eq!(back.disabled_reason(), Some("merged into other-skill"));
+    assert_eq!(back, skill);
+
+    let mut enabled = back;
+    enabled.enable();
+    assert_eq!(enabled.status, SkillStatus::Active);
+    assert_eq!(enabled.disabled_reason(), None);
+    let text = enabled.to_markdown();
+    assert!(!text.contains("disabled"), "{text}");
+    // Keys that are not about disabling stay.
+    assert!(text.contains("author: me"), "{text}");
+}
+
+#[test]
+fn a_reason_left_on_an_active_skill_is_not_its_reason() {
+    let skill = parse(
+        "---\nname: check-units\ndescription: Use when converting units.\ndisabled_reason: old\n---\nBody.\n",
+    )
+    .unwrap();
+    assert_eq!(skill.status, SkillStatus::Active);
+    assert_eq!(skill.disabled_reason(), None);
+}

@@ -30,10 +30,13 @@
 mod checkpoint;
 mod chunk;
 mod compact;
+mod curation;
 mod error;
 mod reader;
 mod records;
+mod schedule;
 mod schema;
+mod skill_history;
 mod writer;
 
 #[cfg(test)]
@@ -49,6 +52,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+pub use curation::{CurationAction, CurationActor, CurationRecord};
 pub use error::StoreError;
 pub use reader::{StoreReader, MIN_ID_PREFIX};
 pub use records::{
@@ -56,6 +60,8 @@ pub use records::{
     JudgementState, SessionDetail, SessionStart, SessionSummary, SkillUsage, StoreCounts,
     TrainingTurn, TurnRecord, TurnRow, TurnStatus, TurnToJudge, TurnType,
 };
+pub use schedule::{ScheduleRecord, StateRow, WindowRow, WorkRow};
+pub use skill_history::{SkillEvolution, SkillTurn};
 
 use writer::Command;
 
@@ -158,6 +164,17 @@ impl Store {
     /// Records one run of the skill evolver and its proposed skills. Does not wait.
     pub fn record_evolution(&self, e: EvolutionRecord) {
         self.send(Command::Evolution(Box::new(e)));
+    }
+
+    /// Records an action on a skill (the curator's or the user's). Does not wait.
+    pub fn record_curation(&self, c: CurationRecord) {
+        self.send(Command::Curation(Box::new(c)));
+    }
+
+    /// Records a scheduler event (window, work, state, idle stretch, pause).
+    /// Does not wait.
+    pub fn record_schedule(&self, record: ScheduleRecord) {
+        self.send(Command::Schedule(Box::new(record)));
     }
 
     /// Resolves once every command sent through any handle before this call

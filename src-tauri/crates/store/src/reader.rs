@@ -24,7 +24,7 @@ pub const MIN_ID_PREFIX: usize = 4;
 
 /// A read-only view of the store, usable from the CLI while a server writes.
 pub struct StoreReader {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
@@ -97,15 +97,25 @@ impl StoreReader {
         Ok(Some(SessionDetail { session, turns }))
     }
 
-    /// For every skill ever injected: how often, and the start of the last
-    /// turn it was injected into.
+    /// For every skill ever injected: how often and when, the mean score of
+    /// the scored main turns it was injected into, and the baseline (see
+    /// [`SkillUsage`]).
     pub fn skill_usage(&self) -> Result<HashMap<String, SkillUsage>, StoreError> {
         let what = "count skill usage";
+        // Within one read transaction, so the counts and the baseline come
+        // from the same committed state.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail("start a read transaction", e))?;
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT s.skill_name, count(*), max(t.started_at_ms)
+                "SELECT s.skill_name, count(*), min(t.started_at_ms), max(t.started_at_ms),
+                        count(j.score), coalesce(sum(j.score), 0)
                  FROM turn_skills s JOIN turns t ON t.id = s.turn_id
+                 LEFT JOIN judgements j ON j.turn_id = t.id AND j.state = 'scored'
+                      AND t.turn_type = 'main' AND t.status = 'complete'
                  GROUP BY s.skill_name",
             )
             .map_err(|e| self.fail(what, e))?;
@@ -113,15 +123,65 @@ impl StoreReader {
             .query_map([], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
-                    SkillUsage {
-                        injected: row.get(1)?,
-                        last_used_ms: row.get(2)?,
-                    },
+                    row.get::<_, u64>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                    row.get::<_, Option<i64>>(3)?,
+                    row.get::<_, u64>(4)?,
+                    row.get::<_, i64>(5)?,
                 ))
             })
             .map_err(|e| self.fail(what, e))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(|e| self.fail(what, e))
+        let per_skill: Vec<_> = rows
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.fail(what, e))?;
+        let scored = self.scored_timeline()?;
+        drop(tx);
+        Ok(per_skill
+            .into_iter()
+            .map(|(name, injected, first, last, n, sum)| {
+                // Every scored turn with the skill is in its period, so the
+                // baseline is the period's turns minus those.
+                let (period_n, period_sum) = first.map_or((0, 0), |first| scored.since(first));
+                let baseline_n = period_n.saturating_sub(n);
+                let baseline_sum = period_sum - sum;
+                let usage = SkillUsage {
+                    injected,
+                    first_used_ms: first,
+                    last_used_ms: last,
+                    scored: n,
+                    mean_score: mean(sum, n),
+                    baseline_scored: baseline_n,
+                    baseline_mean: mean(baseline_sum, baseline_n),
+                };
+                (name, usage)
+            })
+            .collect())
+    }
+
+    /// Every scored main turn's start and score, oldest first, summed up so
+    /// that "scored turns since t" is one binary search.
+    fn scored_timeline(&self) -> Result<ScoredTimeline, StoreError> {
+        let what = "read the scored turns";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT t.started_at_ms, j.score FROM turns t JOIN judgements j ON j.turn_id = t.id
+                 WHERE t.turn_type = 'main' AND t.status = 'complete'
+                   AND j.state = 'scored' AND j.score IS NOT NULL
+                 ORDER BY t.started_at_ms",
+            )
+            .map_err(|e| self.fail(what, e))?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+            .map_err(|e| self.fail(what, e))?;
+        let mut timeline = ScoredTimeline::default();
+        for row in rows {
+            let (at, score) = row.map_err(|e| self.fail(what, e))?;
+            let total = timeline.sums.last().copied().unwrap_or(0) + score;
+            timeline.starts.push(at);
+            timeline.sums.push(total);
+        }
+        Ok(timeline)
     }
 
     /// The skill generation last stored (0 in a new store).
@@ -641,9 +701,43 @@ impl StoreReader {
         }
     }
 
-    fn fail(&self, what: &'static str, cause: rusqlite::Error) -> StoreError {
+    pub(crate) fn fail(&self, what: &'static str, cause: rusqlite::Error) -> StoreError {
         query_error(&self.path, what, cause)
     }
+
+    /// A stored value this build cannot read.
+    pub(crate) fn invalid(&self, column: &'static str, value: String) -> StoreError {
+        StoreError::InvalidValue {
+            path: self.path.clone(),
+            column,
+            value,
+        }
+    }
+}
+
+/// Scored main turns by start time with running score sums.
+#[derive(Default)]
+struct ScoredTimeline {
+    starts: Vec<i64>,
+    /// `sums[i]`: the scores of turns `0..=i` added up.
+    sums: Vec<i64>,
+}
+
+impl ScoredTimeline {
+    /// How many scored turns started at or after `from_ms`, and their score sum.
+    fn since(&self, from_ms: i64) -> (u64, i64) {
+        let first = self.starts.partition_point(|&at| at < from_ms);
+        let total = self.sums.last().copied().unwrap_or(0);
+        let before = first
+            .checked_sub(1)
+            .and_then(|i| self.sums.get(i).copied())
+            .unwrap_or(0);
+        ((self.starts.len() - first) as u64, total - before)
+    }
+}
+
+fn mean(sum: i64, n: u64) -> Option<f64> {
+    (n > 0).then(|| sum as f64 / n as f64)
 }
 
 /// A turn row before its enum and JSON columns are parsed.
@@ -769,7 +863,7 @@ mod tests {
 
     use super::*;
     use crate::testing::{session, turn};
-    use crate::{Store, TurnStatus, TurnType};
+    use crate::{JudgementRecord, Store, TurnStatus, TurnType};
 
     fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -968,19 +1062,20 @@ mod tests {
         assert_eq!(reader.skill_generation().unwrap(), 4);
         let usage = reader.skill_usage().unwrap();
         assert_eq!(
-            usage["a"],
-            SkillUsage {
-                injected: 3,
-                last_used_ms: Some(1_500)
-            }
+            (
+                usage["a"].injected,
+                usage["a"].first_used_ms,
+                usage["a"].last_used_ms
+            ),
+            (3, Some(1_000), Some(1_500))
         );
         assert_eq!(
-            usage["b"],
-            SkillUsage {
-                injected: 1,
-                last_used_ms: Some(1_000)
-            }
+            (usage["b"].injected, usage["b"].last_used_ms),
+            (1, Some(1_000))
         );
+        // Nothing is scored yet: no means, no effect.
+        assert_eq!((usage["a"].scored, usage["a"].mean_score), (0, None));
+        assert_eq!(usage["a"].effect(), None);
         assert_eq!(
             reader.counts().unwrap(),
             StoreCounts {
@@ -988,6 +1083,63 @@ mod tests {
                 turns: 3
             }
         );
+    }
+
+    #[tokio::test]
+    async fn skill_effect_is_its_mean_score_against_turns_without_it_since_its_first_use() {
+        let (_dir, store) = temp_store();
+        // Turn i starts at 1000 + 100 i.
+        let plan: [(&[&str], Option<i8>, TurnType); 8] = [
+            (&["a"], Some(-1), TurnType::Main),      // 1000
+            (&[], Some(1), TurnType::Main),          // 1100
+            (&["a", "b"], Some(-1), TurnType::Main), // 1200: b's first use
+            (&["b"], Some(1), TurnType::Main),       // 1300
+            (&["a", "c"], None, TurnType::Main),     // 1400: not scored yet
+            (&[], Some(1), TurnType::Main),          // 1500
+            (&["a"], Some(-1), TurnType::Side),      // 1600: side turns never count
+            (&[], Some(-1), TurnType::Side),         // 1700
+        ];
+        for (index, (skills, _, turn_type)) in plan.iter().enumerate() {
+            let mut t = turn("s", index as u32, skills);
+            t.turn_type = *turn_type;
+            store.record_turn(t);
+        }
+        store.flush().await.unwrap();
+        let reader = store.reader().unwrap();
+        let ids = crate::testing::turn_ids(&reader, "s");
+        for (id, (_, score, _)) in ids.iter().zip(plan.iter()) {
+            if let Some(score) = score {
+                store.record_judgement(crate::testing::scored(*id, *score));
+            }
+        }
+        // A failed judging attempt is no score, not a 0.
+        store.record_judgement(JudgementRecord {
+            score: None,
+            ..crate::testing::scored(ids[4], 0)
+        });
+        store.flush().await.unwrap();
+
+        let usage = reader.skill_usage().unwrap();
+        let a = usage["a"];
+        assert_eq!(
+            (a.injected, a.first_used_ms, a.last_used_ms),
+            (4, Some(1_000), Some(1_600))
+        );
+        // With a: turns 0 and 2. Without it since 1000: turns 1, 3 and 5.
+        assert_eq!((a.scored, a.mean_score), (2, Some(-1.0)));
+        assert_eq!((a.baseline_scored, a.baseline_mean), (3, Some(1.0)));
+        assert_eq!(a.effect(), Some(-2.0));
+        let b = usage["b"];
+        // With b: turns 2 and 3. Without it since 1200: turn 5 only (turn 1
+        // came before b existed).
+        assert_eq!((b.scored, b.mean_score), (2, Some(0.0)));
+        assert_eq!((b.baseline_scored, b.baseline_mean), (1, Some(1.0)));
+        assert_eq!(b.effect(), Some(-1.0));
+        let c = usage["c"];
+        assert_eq!((c.injected, c.scored, c.mean_score), (1, 0, None));
+        assert_eq!((c.baseline_scored, c.baseline_mean), (1, Some(1.0)));
+        assert_eq!(c.effect(), None);
+        assert!(!usage.contains_key("never-injected"));
     }
 
     #[tokio::test]

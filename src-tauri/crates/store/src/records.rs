@@ -381,11 +381,31 @@ impl EvolutionRecord {
     }
 }
 
-/// How often a skill was injected and when it was last used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+/// How often a skill was injected, when, and how the turns it was injected
+/// into scored against comparable turns without it.
+///
+/// The baseline is every scored main turn since the skill's first injection
+/// that did not have it: the same period, so a judge or an agent that got
+/// better or worse over time does not count for or against the skill.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct SkillUsage {
+    /// Turns it was injected into (any type, any outcome).
     pub injected: u64,
+    pub first_used_ms: Option<i64>,
     pub last_used_ms: Option<i64>,
+    /// Scored main turns it was injected into, and their mean PRM score.
+    pub scored: u64,
+    pub mean_score: Option<f64>,
+    /// Scored main turns since its first injection without it, and their mean.
+    pub baseline_scored: u64,
+    pub baseline_mean: Option<f64>,
+}
+
+impl SkillUsage {
+    /// The mean score with the skill minus the baseline; `None` until both exist.
+    pub fn effect(&self) -> Option<f64> {
+        Some(self.mean_score? - self.baseline_mean?)
+    }
 }
 
 /// How many rows the main tables hold.

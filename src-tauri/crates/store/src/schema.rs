@@ -45,10 +45,20 @@ const MIGRATIONS: &[Migration] = &[
         name: "evolutions",
         sql: include_str!("../migrations/0004_evolutions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "schedule",
+        sql: include_str!("../migrations/0005_schedule.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "curation",
+        sql: include_str!("../migrations/0006_curation.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.
-pub(crate) const LATEST_VERSION: i64 = 4;
+pub(crate) const LATEST_VERSION: i64 = 6;
 
 /// Opens (creating if needed) the database for writing, applies the
 /// connection settings and brings the schema up to date.

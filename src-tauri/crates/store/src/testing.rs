@@ -38,3 +38,24 @@ pub(crate) fn turn(session_id: &str, index: u32, skills: &[&str]) -> TurnRecord 
         error: None,
     }
 }
+
+/// The ids of a session's turns, in order.
+pub(crate) fn turn_ids(reader: &crate::StoreReader, session_id: &str) -> Vec<i64> {
+    match reader.session(session_id) {
+        Ok(Some(detail)) => detail.turns.iter().map(|t| t.id).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A successful judging of `turn_id` with `score`.
+pub(crate) fn scored(turn_id: i64, score: i8) -> crate::JudgementRecord {
+    crate::JudgementRecord {
+        turn_id,
+        score: Some(score),
+        votes: vec![crate::JudgeVote::scored(score)],
+        reason: Some("judged".to_owned()),
+        judge_model: "judge".to_owned(),
+        judged_at_ms: 9_000,
+        next_attempt_at_ms: 0,
+    }
+}

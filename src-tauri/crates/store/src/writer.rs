@@ -45,6 +45,8 @@ pub(crate) enum Command {
         turn_ids: Vec<i64>,
     },
     Evolution(Box<EvolutionRecord>),
+    Schedule(Box<crate::ScheduleRecord>),
+    Curation(Box<crate::CurationRecord>),
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<Result<(), StoreError>>),
     /// Commit what is queued up to here, then stop.
@@ -64,6 +66,8 @@ impl Command {
                 format!("the support set of evolution {evolution_id}")
             }
             Command::Evolution(e) => format!("evolution {} of session {}", e.id, e.session_id),
+            Command::Schedule(r) => r.describe(),
+            Command::Curation(c) => c.describe(),
             Command::Flush(_) => "a flush".to_owned(),
             Command::Shutdown => "a shutdown".to_owned(),
         }
@@ -262,6 +266,8 @@ fn apply(conn: &Connection, command: &Command) -> rusqlite::Result<()> {
             turn_ids,
         } => mark_support_set(conn, evolution_id, turn_ids),
         Command::Evolution(e) => record_evolution(conn, e),
+        Command::Schedule(r) => crate::schedule::apply(conn, r),
+        Command::Curation(c) => crate::curation::apply(conn, c),
         Command::Flush(_) | Command::Shutdown => Ok(()),
     }
 }

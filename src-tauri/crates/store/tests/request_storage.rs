@@ -389,7 +389,7 @@ async fn a_version_1_database_is_upgraded_and_its_turns_still_read_back() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 6);
     let encodings: Vec<i64> = conn
         .prepare("SELECT request_encoding FROM turns ORDER BY turn_index")
         .unwrap()

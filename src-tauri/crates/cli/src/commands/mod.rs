@@ -1,6 +1,8 @@
 //! One module per top-level command.
 
+pub mod calendar;
 pub mod config;
+pub mod schedule;
 pub mod serve;
 pub mod sessions;
 pub mod skills;

@@ -1,23 +1,29 @@
-//! `metaclaw skills list | show | search | check | approve | reject`.
+//! `metaclaw skills list | show | search | check | history | approve |
+//! reject | disable | enable`.
+
+mod change;
+mod history;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use metaclaw_skills::{Skill, SkillStatus};
-use metaclaw_store::{SkillUsage, Store, StoreReader};
+use metaclaw_skills::Skill;
+use metaclaw_store::{SkillUsage, StoreReader};
 use serde::Serialize;
 
 use crate::output::{local_time, outln, print_json, print_table, truncate};
 
 #[derive(Subcommand)]
 pub enum SkillsCommand {
-    /// Every skill with its status, origin and how often it was injected.
+    /// Every skill with its status, origin, use and effect: the mean PRM
+    /// score of the turns it was injected into against comparable turns
+    /// without it (the baseline).
     List {
         #[arg(long)]
         json: bool,
     },
-    /// One skill in full.
+    /// One skill in full, with its use and effect.
     Show {
         name: String,
         #[arg(long)]
@@ -37,12 +43,30 @@ pub enum SkillsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// How a skill came to be and changed: where it came from, the
+    /// evolutions and merges that shaped it, what the curator and you did to
+    /// it, and its use and score by day and by skill generation.
+    History {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Activate a pending (evolved) skill: it is injected from now on.
     Approve { name: String },
     /// Delete a pending (evolved) skill without activating it.
     Reject { name: String },
+    /// Stop injecting a skill; its file stays, with the reason.
+    Disable {
+        name: String,
+        /// Why, kept in the skill's front matter and its history.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Inject a disabled skill again.
+    Enable { name: String },
 }
 
+/// A skill as `skills list --json` shows it.
 #[derive(Serialize)]
 struct SkillSummary<'a> {
     name: &'a str,
@@ -50,8 +74,28 @@ struct SkillSummary<'a> {
     category: Option<&'a str>,
     status: String,
     origin: String,
-    injected: u64,
-    last_used_ms: Option<i64>,
+    disabled_reason: Option<&'a str>,
+    #[serde(flatten)]
+    usage: Effect,
+}
+
+/// Use and effect, with the effect spelled out for readers of the JSON.
+#[derive(Serialize)]
+struct Effect {
+    #[serde(flatten)]
+    usage: SkillUsage,
+    /// `mean_score - baseline_mean`; `null` until both exist.
+    effect: Option<f64>,
+}
+
+impl Effect {
+    fn of(usage: Option<&SkillUsage>) -> Effect {
+        let usage = usage.copied().unwrap_or_default();
+        Effect {
+            effect: usage.effect(),
+            usage,
+        }
+    }
 }
 
 impl<'a> SkillSummary<'a> {
@@ -62,8 +106,8 @@ impl<'a> SkillSummary<'a> {
             category: skill.category.as_deref(),
             status: skill.status.to_string(),
             origin: skill.origin.to_string(),
-            injected: usage.map_or(0, |u| u.injected),
-            last_used_ms: usage.and_then(|u| u.last_used_ms),
+            disabled_reason: skill.disabled_reason(),
+            usage: Effect::of(usage),
         }
     }
 }
@@ -86,13 +130,17 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
             let rows: Vec<Vec<String>> = summaries
                 .iter()
                 .map(|s| {
+                    let u = &s.usage.usage;
                     vec![
                         s.name.to_string(),
                         s.status.clone(),
                         s.origin.clone(),
-                        s.injected.to_string(),
-                        s.last_used_ms.map_or("-".into(), local_time),
-                        truncate(s.description, 70),
+                        u.injected.to_string(),
+                        u.last_used_ms.map_or("-".into(), local_time),
+                        mean_of(u.mean_score, u.scored),
+                        mean_of(u.baseline_mean, u.baseline_scored),
+                        s.usage.effect.map_or("-".into(), signed),
+                        truncate(s.description, 60),
                     ]
                 })
                 .collect();
@@ -103,11 +151,15 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                     "ORIGIN",
                     "USED",
                     "LAST USED",
+                    "SCORE",
+                    "BASELINE",
+                    "EFFECT",
                     "DESCRIPTION",
                 ],
                 &rows,
             );
             outln!("{} skills in {}", summaries.len(), library.dir().display());
+            outln!("SCORE: mean PRM score (scored turns) of the turns a skill was injected into; BASELINE: the same for turns without it since its first use; EFFECT: the difference");
             if !snapshot.problems().is_empty() {
                 outln!(
                     "{} broken skill files skipped: run `metaclaw skills check`",
@@ -136,6 +188,10 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                 });
             }
             outln!("{}", skill.to_markdown().trim_end());
+            outln!();
+            for line in usage_lines(usage.get(&name)) {
+                outln!("{line}");
+            }
         }
         SkillsCommand::Search { query, top, json } => {
             let k = top.unwrap_or(store.config().skills.top_k);
@@ -181,53 +237,56 @@ pub fn run(command: SkillsCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        SkillsCommand::Approve { name } => {
-            let skill = pending(&snapshot, &name, library.dir())?;
-            let mut active: Skill = (**skill).clone();
-            active.status = SkillStatus::Active;
-            library.write_skill(&active)?;
-            let generation = bump_generation(&store.paths().database())?;
-            outln!("approved {name}: active from now on (skill generation {generation})");
+        SkillsCommand::History { name, json } => {
+            return history::run(&store, &snapshot, &library, &name, json);
         }
-        SkillsCommand::Reject { name } => {
-            pending(&snapshot, &name, library.dir())?;
-            library.delete_skill(&name)?;
-            outln!("rejected {name}: deleted");
+        SkillsCommand::Approve { name } => change::approve(&store, &library, &name)?,
+        SkillsCommand::Reject { name } => change::reject(&store, &library, &name)?,
+        SkillsCommand::Disable { name, reason } => {
+            change::disable(&store, &library, &name, reason.as_deref())?
         }
+        SkillsCommand::Enable { name } => change::enable(&store, &library, &name)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The pending skill `name`; approving or rejecting anything else is refused.
-fn pending<'a>(
-    snapshot: &'a metaclaw_skills::LibrarySnapshot,
-    name: &str,
-    dir: &std::path::Path,
-) -> anyhow::Result<&'a std::sync::Arc<Skill>> {
-    metaclaw_skills::validate_name(name)?;
-    let skill = snapshot
-        .get(name)
-        .ok_or_else(|| anyhow::anyhow!("no skill named {name:?} in {}", dir.display()))?;
-    if skill.status != SkillStatus::Pending {
-        anyhow::bail!(
-            "the skill {name:?} is {}, not pending review; only pending skills can be approved or rejected",
-            skill.status
-        );
-    }
-    Ok(skill)
+/// `+0.50`, `-1.00`, `+0.00`.
+fn signed(value: f64) -> String {
+    format!("{value:+.2}")
 }
 
-/// Starts a new skill generation in the store. A running server sees the
-/// new skill through its folder watcher at once, and the new generation the
-/// next time it reads it (its next evolution); turns until then keep the
-/// generation it had.
-fn bump_generation(database: &std::path::Path) -> anyhow::Result<i64> {
-    let store = Store::open(database)?;
-    let generation = store.reader()?.skill_generation()? + 1;
-    store.set_skill_generation(generation);
-    // Commits what was queued and waits for the writer.
-    store.close();
-    Ok(generation)
+/// A mean with its count, `+0.50 (8)`, or `-` without one.
+fn mean_of(mean: Option<f64>, n: u64) -> String {
+    mean.map_or("-".into(), |m| format!("{} ({n})", signed(m)))
+}
+
+/// The use and effect of a skill in words, for `skills show` and `history`.
+fn usage_lines(usage: Option<&SkillUsage>) -> Vec<String> {
+    let Some(u) = usage.filter(|u| u.injected > 0) else {
+        return vec!["used: never injected".into()];
+    };
+    let mut lines = vec![format!(
+        "used: {} times, first {}, last {}",
+        u.injected,
+        u.first_used_ms.map_or("-".into(), local_time),
+        u.last_used_ms.map_or("-".into(), local_time)
+    )];
+    lines.push(match u.mean_score {
+        Some(mean) => format!("score: {} over {} scored turns", signed(mean), u.scored),
+        None => "score: no scored turns yet".into(),
+    });
+    lines.push(match u.baseline_mean {
+        Some(mean) => format!(
+            "baseline: {} over {} scored turns without it since its first use",
+            signed(mean),
+            u.baseline_scored
+        ),
+        None => "baseline: no scored turns without it since its first use".into(),
+    });
+    if let Some(effect) = u.effect() {
+        lines.push(format!("effect: {}", signed(effect)));
+    }
+    lines
 }
 
 /// Usage counts from the database; none yet if the proxy never ran.

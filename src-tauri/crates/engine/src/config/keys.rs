@@ -341,8 +341,23 @@ fn parse_as(key: &str, raw: &str, default: &toml::Value) -> Result<toml_edit::Va
             "false" | "no" | "off" | "0" => false.into(),
             _ => return Err(wrong("true or false")),
         },
+        toml::Value::Array(_) => parse_list(raw).ok_or_else(|| {
+            wrong("a TOML list of strings such as [\"~/cal/work.ics\", \"https://example.com/cal.ics\"], or a single entry")
+        })?,
         _ => raw.into(),
     })
+}
+
+/// A list value from the command line: a TOML array of strings, or one
+/// bare entry (a path or URL is rarely a valid TOML list).
+fn parse_list(raw: &str) -> Option<toml_edit::Value> {
+    if !raw.starts_with('[') {
+        let items: Vec<&str> = if raw.is_empty() { vec![] } else { vec![raw] };
+        return Some(toml_edit::Value::Array(items.into_iter().collect()));
+    }
+    let value: toml_edit::Value = raw.parse().ok()?;
+    let all_strings = value.as_array()?.iter().all(|v| v.is_str());
+    all_strings.then_some(value)
 }
 
 #[cfg(test)]
@@ -392,6 +407,11 @@ mod tests {
             "evolver.failure_threshold",
             "evolver.timeout_secs",
             "skills.review",
+            "curator.enabled",
+            "curator.min_uses",
+            "curator.harm_margin",
+            "curator.merge_similarity",
+            "curator.interval_hours",
         ] {
             assert!(keys.iter().any(|k| k == key), "missing {key}");
         }

@@ -4,14 +4,19 @@
 //! Defaults live in code; `config.toml` holds only what the user changed.
 //! Unknown keys are errors, never silently ignored.
 
+mod curator;
 mod keys;
 
+pub use curator::CuratorConfig;
 pub use keys::{ConfigEntry, ConfigStore, ValueSource};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use chrono_tz::Tz;
 use metaclaw_dialect::Dialect;
+use metaclaw_schedule::zone::zone_by_name;
+use metaclaw_schedule::{SleepHours, SourceSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::paths::AppPaths;
@@ -48,6 +53,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub prm: PrmConfig,
     pub evolver: EvolverConfig,
+    pub scheduler: SchedulerConfig,
+    pub curator: CuratorConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -230,6 +237,70 @@ impl Default for EvolverConfig {
     }
 }
 
+/// The Opportunistic Meta-Learning Scheduler: when heavy background work
+/// (RL steps) may run because the user is away.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    pub enabled: bool,
+    /// Local wall-clock start of the nightly sleep hours ("23:00"); empty
+    /// (here or in `sleep_end`) turns the sleep trigger off.
+    pub sleep_start: String,
+    /// Local wall-clock end ("07:00"); earlier than the start wraps midnight.
+    pub sleep_end: String,
+    /// Keyboard and mouse still this long means away; a proxy request this
+    /// recent keeps every window closed.
+    pub idle_threshold_minutes: f64,
+    /// A window expected to be shorter than this is not opened.
+    pub min_window_minutes: f64,
+    /// Calendar sources: `.ics` files, vdir folders, http(s)/webcal URLs.
+    pub calendars: Vec<String>,
+    /// How often subscription URLs are fetched again.
+    pub calendar_refresh_minutes: f64,
+    /// IANA zone for sleep hours, floating and all-day events; empty: the
+    /// system's zone.
+    pub timezone: String,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            enabled: true,
+            sleep_start: "23:00".into(),
+            sleep_end: "07:00".into(),
+            idle_threshold_minutes: 10.0,
+            min_window_minutes: 5.0,
+            calendars: Vec::new(),
+            calendar_refresh_minutes: 15.0,
+            timezone: String::new(),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// The sleep hours, or `None` when turned off. Validation has already
+    /// refused text that does not parse.
+    pub fn sleep_hours(&self) -> Option<SleepHours> {
+        if self.sleep_start.trim().is_empty() || self.sleep_end.trim().is_empty() {
+            return None;
+        }
+        SleepHours::parse(&self.sleep_start, &self.sleep_end).ok()
+    }
+
+    /// The configured zone, else the system's (`TZ`, then the OS setting),
+    /// else UTC.
+    pub fn zone(&self) -> Tz {
+        zone_by_name(&self.timezone).unwrap_or_else(metaclaw_schedule::zone::local_zone)
+    }
+
+    pub fn calendar_sources(&self) -> Vec<SourceSpec> {
+        self.calendars
+            .iter()
+            .map(|c| SourceSpec::parse(c))
+            .collect()
+    }
+}
+
 /// Where the judge's requests go, after applying the upstream fallbacks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResolvedPrm {
@@ -396,6 +467,8 @@ impl Config {
         }
         self.validate_prm()?;
         self.validate_evolver()?;
+        self.validate_scheduler()?;
+        self.validate_curator()?;
         let idle = self.session.idle_timeout_minutes;
         if !(idle > 0.0 && idle <= 10_080.0) {
             return invalid(
@@ -497,6 +570,77 @@ impl Config {
             return invalid(
                 "evolver.timeout_secs",
                 "a number of seconds greater than 0 and at most 3600",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_scheduler(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, allowed: String| {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                allowed,
+            })
+        };
+        let scheduler = &self.scheduler;
+        let (start, end) = (scheduler.sleep_start.trim(), scheduler.sleep_end.trim());
+        if !start.is_empty() && !end.is_empty() {
+            if let Err(e) = SleepHours::parse(start, end) {
+                let key = if start.parse::<metaclaw_schedule::WallTime>().is_err() {
+                    "scheduler.sleep_start"
+                } else {
+                    "scheduler.sleep_end"
+                };
+                return invalid(
+                    key,
+                    format!("a local time such as 23:00 or 07:30, or empty to turn sleep hours off ({e})"),
+                );
+            }
+        }
+        let idle = scheduler.idle_threshold_minutes;
+        if !(1.0 / 60.0..=1_440.0).contains(&idle) {
+            return invalid(
+                "scheduler.idle_threshold_minutes",
+                "a number of minutes from 1/60 (one second) to 1440".into(),
+            );
+        }
+        let min_window = scheduler.min_window_minutes;
+        if !(0.0..=1_440.0).contains(&min_window) {
+            return invalid(
+                "scheduler.min_window_minutes",
+                "a number of minutes from 0 to 1440".into(),
+            );
+        }
+        let refresh = scheduler.calendar_refresh_minutes;
+        if !(1.0..=10_080.0).contains(&refresh) {
+            return invalid(
+                "scheduler.calendar_refresh_minutes",
+                "a number of minutes from 1 to 10080 (a week)".into(),
+            );
+        }
+        for source in &scheduler.calendars {
+            if source.trim().is_empty() {
+                return invalid(
+                    "scheduler.calendars",
+                    "a list of .ics files, folders or http(s)/webcal URLs, without empty entries"
+                        .into(),
+                );
+            }
+            if let SourceSpec::Url(url) = SourceSpec::parse(source) {
+                if reqwest::Url::parse(&url).map_or(true, |u| u.host().is_none()) {
+                    return invalid(
+                        "scheduler.calendars",
+                        format!("valid URLs; `{}` is not one", SourceSpec::parse(source)),
+                    );
+                }
+            }
+        }
+        if !scheduler.timezone.trim().is_empty() && zone_by_name(&scheduler.timezone).is_none() {
+            return invalid(
+                "scheduler.timezone",
+                "an IANA time zone such as Europe/Berlin, or empty for the system's".into(),
             );
         }
         Ok(())

@@ -176,7 +176,8 @@ pub fn jaccard(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
     a.intersection(b).count() as f64 / union as f64
 }
 
-fn body_lines(body: &str) -> HashSet<String> {
+/// The trimmed, non-empty lines of a skill's body.
+pub(crate) fn body_lines(body: &str) -> HashSet<String> {
     body.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -184,8 +185,17 @@ fn body_lines(body: &str) -> HashSet<String> {
         .collect()
 }
 
+/// `body` with `addition` appended under a dated heading: how a merge
+/// (the evolver's or the curator's) extends an existing skill.
+pub(crate) fn with_addition(body: &str, addition: &str, at: &str) -> String {
+    format!(
+        "{}\n\n## Also learned ({at})\n\n{addition}\n",
+        body.trim_end()
+    )
+}
+
 /// The lines of `body` that `known` lacks; empty when only headings are new.
-fn new_lines(known: &HashSet<String>, body: &str) -> String {
+pub(crate) fn new_lines(known: &HashSet<String>, body: &str) -> String {
     let fresh: Vec<&str> = body
         .lines()
         .filter(|l| !l.trim().is_empty() && !known.contains(l.trim()))

@@ -16,11 +16,13 @@ mod worker;
 use std::time::Duration;
 
 use crate::model_client::{ModelClient, ModelClientError};
+pub(crate) use dedupe::{body_lines, new_lines, with_addition};
 pub use dedupe::{jaccard, plan, tokens, Decision, NewSkill, DUPLICATE_SIMILARITY};
 pub use parse::{parse_reply, ProposedSkill};
 pub use prompt::{build, repair, EvolvePrompt, TurnView, MAX_TURNS_BYTES, MAX_TURN_BYTES};
 pub use trigger::{check, settled, Trigger};
 pub use worker::run;
+pub(crate) use worker::{bump_generation, now_rfc3339};
 
 use crate::config::{Config, ResolvedUpstream, ReviewMode};
 

@@ -251,7 +251,7 @@ impl Provenance<'_> {
     }
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -313,11 +313,7 @@ fn apply(
                 return dropped(from, format!("the skill {into} is gone"));
             };
             let mut skill = (*existing).clone();
-            skill.body = format!(
-                "{}\n\n## Also learned ({})\n\n{addition}\n",
-                skill.body.trim_end(),
-                now_rfc3339()
-            );
+            skill.body = super::dedupe::with_addition(&skill.body, &addition, &now_rfc3339());
             skill.extra.insert(
                 "updated_by_evolution".into(),
                 provenance.evolution_id.into(),
@@ -360,7 +356,8 @@ fn evolved_skill(new: NewSkill, pending: bool, provenance: &Provenance<'_>) -> S
 /// Starts a new skill generation: in the store (turns are tagged with it,
 /// training data is selected by it) and in the proxy. Past the store's
 /// value too, which `metaclaw skills approve` may have raised meanwhile.
-async fn bump_generation(state: &ProxyState) {
+/// Returns the new generation.
+pub(crate) async fn bump_generation(state: &ProxyState) -> i64 {
     let reader = state.store.reader();
     let stored = tokio::task::spawn_blocking(move || reader.and_then(|r| r.skill_generation()))
         .await
@@ -371,4 +368,5 @@ async fn bump_generation(state: &ProxyState) {
     state.store.set_skill_generation(generation);
     state.set_skill_generation(generation);
     tracing::info!(generation, "skill generation bumped");
+    generation
 }

@@ -46,9 +46,14 @@ pub struct ProxyState {
     pub sessions: Arc<SessionTracker>,
     pub events: EventBus,
     skill_generation: AtomicI64,
-    /// Milliseconds since the Unix epoch of the latest proxied request
-    /// (the scheduler reads it to tell whether the agent is in use).
-    last_request_ms: AtomicI64,
+    /// When the latest request came in: the scheduler keeps training
+    /// windows closed while the agent is in use, and an open window is
+    /// woken by every change.
+    activity: tokio::sync::watch::Sender<Option<chrono::DateTime<chrono::Utc>>>,
+    /// Guards `/api`; `None` when the token file could not be written.
+    admin_token: Option<crate::api::AdminToken>,
+    /// Set once serving starts the scheduler.
+    scheduler: std::sync::OnceLock<metaclaw_schedule::scheduler::SchedulerHandle>,
     started: Instant,
 }
 
@@ -70,7 +75,9 @@ impl ProxyState {
             sessions,
             events,
             skill_generation: AtomicI64::new(skill_generation),
-            last_request_ms: AtomicI64::new(0),
+            activity: tokio::sync::watch::Sender::new(None),
+            admin_token: None,
+            scheduler: std::sync::OnceLock::new(),
             started: Instant::now(),
         }
     }
@@ -85,13 +92,31 @@ impl ProxyState {
         self.skill_generation.store(generation, Ordering::Relaxed);
     }
 
-    pub fn last_request_ms(&self) -> i64 {
-        self.last_request_ms.load(Ordering::Relaxed)
+    pub fn with_admin_token(mut self, token: Option<crate::api::AdminToken>) -> Self {
+        self.admin_token = token;
+        self
+    }
+
+    pub fn admin_token(&self) -> Option<&crate::api::AdminToken> {
+        self.admin_token.as_ref()
+    }
+
+    /// The training scheduler, once serving has started it.
+    pub fn scheduler(&self) -> Option<metaclaw_schedule::scheduler::SchedulerHandle> {
+        self.scheduler.get().cloned()
+    }
+
+    pub(crate) fn set_scheduler(&self, handle: metaclaw_schedule::scheduler::SchedulerHandle) {
+        let _ = self.scheduler.set(handle);
+    }
+
+    /// Follows the time of the latest request.
+    pub fn activity(&self) -> tokio::sync::watch::Receiver<Option<chrono::DateTime<chrono::Utc>>> {
+        self.activity.subscribe()
     }
 
     fn note_request(&self) {
-        self.last_request_ms
-            .store(crate::now_ms(), Ordering::Relaxed);
+        self.activity.send_replace(Some(chrono::Utc::now()));
     }
 
     /// Waits until every turn recorded so far is committed. The final bytes
@@ -183,7 +208,8 @@ pub fn router(state: Arc<ProxyState>) -> Router {
         .route("/v1/models", get(list_models))
         .route("/healthz", get(healthz))
         .route("/api/events", get(engine_events))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::api::router(state))
 }
 
 async fn chat_completions(
@@ -258,6 +284,6 @@ async fn healthz(State(state): State<Arc<ProxyState>>) -> Response {
     .into_response()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
