@@ -91,9 +91,10 @@ async fn main() -> anyhow::Result<()> {
     let ttfb_openclaw = ttfb_pair(&client, &direct_url, &proxy_url, &openclaw).await?;
 
     // The same latency run with the fast loop on — the PRM judge scoring
-    // every turn and the evolver writing skills every 10 turns (the fast
-    // upstream doubles as both): learning runs off the request path, so
-    // this should match.
+    // turns (3 votes, 4 turns at a time) and the evolver writing skills every
+    // 10 turns; the local upstream doubles as both, answering them after
+    // 0.5 s and 2 s like remote LLMs. Learning runs off the request path,
+    // so this should match.
     drop(proxy);
     configure(
         &binary,

@@ -19,6 +19,13 @@ pub const JUDGE_MODEL: &str = "bench-judge";
 /// The model name the benchmark gives the skill evolver.
 pub const EVOLVER_MODEL: &str = "bench-evolver";
 
+/// How long the judge and the evolver take to answer. Real ones are remote
+/// LLMs that take seconds; answering at once would make the benchmark's
+/// judge score thousands of turns a second on the same two cores as the
+/// proxy, which measures CPU contention, not the request path.
+const JUDGE_DELAY: Duration = Duration::from_millis(500);
+const EVOLVER_DELAY: Duration = Duration::from_secs(2);
+
 /// What the judge answers: a short reason and a final score line.
 const JUDGE_REPLY: &str = "The assistant moved the meeting as asked.\nScore: +1";
 
@@ -48,8 +55,14 @@ async fn chat(body: Bytes) -> Response {
         .unwrap_or(false);
     if !streaming {
         let content = match request.get("model").and_then(Value::as_str) {
-            Some(JUDGE_MODEL) => JUDGE_REPLY,
-            Some(EVOLVER_MODEL) => EVOLVER_REPLY,
+            Some(JUDGE_MODEL) => {
+                tokio::time::sleep(JUDGE_DELAY).await;
+                JUDGE_REPLY
+            }
+            Some(EVOLVER_MODEL) => {
+                tokio::time::sleep(EVOLVER_DELAY).await;
+                EVOLVER_REPLY
+            }
             _ => "Done: the sync moved to Thursday 15:00 Europe/Berlin.",
         };
         let reply = json!({
