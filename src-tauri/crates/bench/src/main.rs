@@ -92,9 +92,9 @@ async fn main() -> anyhow::Result<()> {
 
     // The same latency run with the fast loop on — the PRM judge scoring
     // turns (3 votes, 4 turns at a time) and the evolver writing skills every
-    // 10 turns; the local upstream doubles as both, answering them after
-    // 0.5 s and 2 s like remote LLMs. Learning runs off the request path,
-    // so this should match.
+    // 10 turns; the local upstream doubles as both. Twice: a fast fake that
+    // answers at once, then one that answers after 0.5 s / 2 s like remote
+    // LLMs. Learning runs off the request path, so both should match.
     drop(proxy);
     configure(
         &binary,
@@ -106,17 +106,35 @@ async fn main() -> anyhow::Result<()> {
             ("evolver.enabled", "true"),
         ],
     )?;
-    let (learning_proxy, _) = start_proxy(&binary, home.path()).await?;
-    let learning_url = format!(
-        "http://127.0.0.1:{}/v1/chat/completions",
-        learning_proxy.port
-    );
-    let (direct_learning, proxied_learning, failed) =
-        latency(&client, &direct_url, &learning_url, &small).await;
-    failures += failed;
-    let judged = judged_turns(&binary, home.path())?;
-    let evolutions = evolutions(home.path())?;
-    drop(learning_proxy);
+    let mut learning_rows = Vec::new();
+    for (realistic, label) in [
+        (false, "a fast fake judge and evolver (instant answers)"),
+        (true, "judge and evolver answering in 0.5 s / 2 s"),
+    ] {
+        upstream::set_learning_delays(realistic);
+        let judged_before = judged_turns(&binary, home.path())?;
+        let evolutions_before = evolutions(home.path())?;
+        let (learning_proxy, _) = start_proxy(&binary, home.path()).await?;
+        let learning_url = format!(
+            "http://127.0.0.1:{}/v1/chat/completions",
+            learning_proxy.port
+        );
+        let (direct_learning, proxied_learning, failed) =
+            latency(&client, &direct_url, &learning_url, &small).await;
+        failures += failed;
+        drop(learning_proxy);
+        let judged = judged_turns(&binary, home.path())? - judged_before;
+        let evolved = evolutions(home.path())? - evolutions_before;
+        learning_rows.push(format!(
+            "| latency p50 / p99, same load with {label}: {judged} turns judged, {evolved} evolutions | {:.3} / {:.3} ms | {:.3} / {:.3} ms | **{:.3} / {:.3} ms** | same as above |",
+            direct_learning.p50,
+            direct_learning.p99,
+            proxied_learning.p50,
+            proxied_learning.p99,
+            proxied_learning.p50 - direct_learning.p50,
+            proxied_learning.p99 - direct_learning.p99
+        ));
+    }
 
     println!("| measure | direct | through proxy | added | target |");
     println!("|---|---|---|---|---|");
@@ -130,15 +148,9 @@ async fn main() -> anyhow::Result<()> {
         proxied.p99,
         proxied.p99 - direct.p99
     );
-    println!(
-        "| latency p50 / p99, same load with the judge and the evolver on ({judged} turns judged, {evolutions} evolutions) | {:.3} / {:.3} ms | {:.3} / {:.3} ms | **{:.3} / {:.3} ms** | same as above |",
-        direct_learning.p50,
-        direct_learning.p99,
-        proxied_learning.p50,
-        proxied_learning.p99,
-        proxied_learning.p50 - direct_learning.p50,
-        proxied_learning.p99 - direct_learning.p99
-    );
+    for row in &learning_rows {
+        println!("{row}");
+    }
     println!(
         "| stream time to first byte p50, ~1 KB request | {:.3} ms | {:.3} ms | **{:.3} ms** | < 1 ms |",
         ttfb_small.0.p50, ttfb_small.1.p50, ttfb_small.1.p50 - ttfb_small.0.p50

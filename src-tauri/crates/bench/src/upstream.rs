@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -19,12 +20,25 @@ pub const JUDGE_MODEL: &str = "bench-judge";
 /// The model name the benchmark gives the skill evolver.
 pub const EVOLVER_MODEL: &str = "bench-evolver";
 
-/// How long the judge and the evolver take to answer. Real ones are remote
-/// LLMs that take seconds; answering at once would make the benchmark's
-/// judge score thousands of turns a second on the same two cores as the
-/// proxy, which measures CPU contention, not the request path.
+/// How long the judge and the evolver take to answer when they act like the
+/// remote LLMs they stand for; see [`set_learning_delays`].
 const JUDGE_DELAY: Duration = Duration::from_millis(500);
 const EVOLVER_DELAY: Duration = Duration::from_secs(2);
+
+/// Whether the judge and the evolver answer after [`JUDGE_DELAY`] and
+/// [`EVOLVER_DELAY`] (like remote LLMs) or at once (a fast fake: the judge
+/// then scores turns as fast as two cores allow, competing with the proxy).
+static REALISTIC: AtomicBool = AtomicBool::new(false);
+
+pub fn set_learning_delays(realistic: bool) {
+    REALISTIC.store(realistic, Ordering::Relaxed);
+}
+
+async fn learning_delay(delay: Duration) {
+    if REALISTIC.load(Ordering::Relaxed) {
+        tokio::time::sleep(delay).await;
+    }
+}
 
 /// What the judge answers: a short reason and a final score line.
 const JUDGE_REPLY: &str = "The assistant moved the meeting as asked.\nScore: +1";
@@ -56,11 +70,11 @@ async fn chat(body: Bytes) -> Response {
     if !streaming {
         let content = match request.get("model").and_then(Value::as_str) {
             Some(JUDGE_MODEL) => {
-                tokio::time::sleep(JUDGE_DELAY).await;
+                learning_delay(JUDGE_DELAY).await;
                 JUDGE_REPLY
             }
             Some(EVOLVER_MODEL) => {
-                tokio::time::sleep(EVOLVER_DELAY).await;
+                learning_delay(EVOLVER_DELAY).await;
                 EVOLVER_REPLY
             }
             _ => "Done: the sync moved to Thursday 15:00 Europe/Berlin.",

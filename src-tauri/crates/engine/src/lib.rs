@@ -8,6 +8,7 @@ pub mod curate;
 pub mod events;
 pub mod evolve;
 mod fsutil;
+mod learning;
 mod model_client;
 pub mod paths;
 pub mod prm;
@@ -61,6 +62,8 @@ pub enum EngineError {
     },
     #[error("the proxy stopped unexpectedly: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start the learning thread: {0}")]
+    Learning(std::io::Error),
 }
 
 /// A running engine: everything `metaclaw serve` (and later the tray) needs.
@@ -166,16 +169,18 @@ impl Engine {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), EngineError> {
         let sweeper = tokio::spawn(sweep_idle_sessions(self.state.clone()));
-        // Off the request path: judging only reads the store and the bus.
+        // Learning runs off the request path, on a low-priority thread.
+        let learning = learning::LearningRuntime::start().map_err(EngineError::Learning)?;
+        // Judging only reads the store and the bus.
         let judging = self
             .judge
             .clone()
-            .map(|judge| tokio::spawn(prm::run(self.state.clone(), judge)));
-        // Off the request path too: it reads the store, writes skill files.
+            .map(|judge| learning.spawn(prm::run(self.state.clone(), judge)));
+        // The evolver reads the store and writes skill files.
         let evolving = self
             .evolver
             .clone()
-            .map(|evolver| tokio::spawn(evolve::run(self.state.clone(), evolver)));
+            .map(|evolver| learning.spawn(evolve::run(self.state.clone(), evolver)));
         let (scheduler, scheduling) = schedule::start(
             &self.state.config,
             &self.paths,
@@ -187,7 +192,7 @@ impl Engine {
         self.state.set_scheduler(scheduler.clone());
         // A worker of the scheduler: it curates only while the user is away.
         let curating = self.state.config.curator.enabled.then(|| {
-            tokio::spawn(curate::run(
+            learning.spawn(curate::run(
                 self.state.clone(),
                 curate::Curator::from_config(&self.state.config.curator),
                 scheduler.worker(curate::WORKER),

@@ -133,6 +133,24 @@ async fn a_failed_attempt_waits_for_its_retry_and_is_never_a_zero() {
     assert_eq!(json["score"], 0);
     assert_eq!(json["votes"][1]["failure"], "HTTP 500");
     assert_eq!(json["judge_state"], "scored");
+
+    // A late duplicate attempt (all votes failed) never replaces the score.
+    store.record_judgement(JudgementRecord {
+        turn_id: id,
+        score: None,
+        votes: vec![JudgeVote::failed("late")],
+        reason: None,
+        judge_model: "judge".to_owned(),
+        judged_at_ms: 10_000,
+        next_attempt_at_ms: 20_000,
+    });
+    store.flush().await.unwrap();
+    let j = reader.judgement(id).unwrap().unwrap();
+    assert_eq!(
+        (j.state, j.score, j.attempts),
+        (JudgementState::Scored, Some(0), 2)
+    );
+    assert_eq!(j.votes.len(), 2);
 }
 
 #[tokio::test]

@@ -392,25 +392,31 @@ fn record_judgement(conn: &Connection, j: &JudgementRecord) -> rusqlite::Result<
         None => (JudgementState::FailedRetry, Some(j.next_attempt_at_ms)),
     };
     let judged_at_ms = j.score.map(|_| j.judged_at_ms);
-    conn.prepare_cached(
-        "INSERT INTO judgements (turn_id, state, score, reason, judge_model, attempts,
+    // A score is final: a late or duplicate attempt never replaces it.
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO judgements (turn_id, state, score, reason, judge_model, attempts,
                                  next_attempt_at_ms, judged_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)
          ON CONFLICT (turn_id) DO UPDATE SET
              state = excluded.state, score = excluded.score, reason = excluded.reason,
              judge_model = excluded.judge_model, attempts = attempts + 1,
              next_attempt_at_ms = excluded.next_attempt_at_ms,
-             judged_at_ms = excluded.judged_at_ms",
-    )?
-    .execute(params![
-        j.turn_id,
-        state.as_str(),
-        j.score,
-        j.reason,
-        j.judge_model,
-        next_attempt_at_ms,
-        judged_at_ms,
-    ])?;
+             judged_at_ms = excluded.judged_at_ms
+         WHERE judgements.state <> 'scored'",
+        )?
+        .execute(params![
+            j.turn_id,
+            state.as_str(),
+            j.score,
+            j.reason,
+            j.judge_model,
+            next_attempt_at_ms,
+            judged_at_ms,
+        ])?;
+    if changed == 0 {
+        return Ok(());
+    }
     // The votes shown are those of the latest attempt.
     conn.prepare_cached("DELETE FROM judgement_votes WHERE turn_id = ?1")?
         .execute([j.turn_id])?;

@@ -47,6 +47,9 @@ pub async fn run(state: Arc<ProxyState>, judge: Judge) {
                 tokio::spawn(async move {
                     let turn_id = turn.turn_id;
                     judge_one(&state, &judge, turn).await;
+                    // Free the turn only once its judgement is on disk, so
+                    // a selection made meanwhile cannot judge it again.
+                    let _ = state.store.flush().await;
                     lock(&busy).remove(&turn_id);
                     drop(permit);
                 });
