@@ -58,8 +58,16 @@ VALID = [
 ]
 
 
+# Keys that need others set first (training needs a service and a model).
+PREREQUISITES = {
+    ("mode", "rl"): {"rl.base_url": "http://127.0.0.1:9", "rl.model": "Qwen/Qwen3-4B-Instruct-2507"},
+    ("mode", "auto"): {"rl.base_url": "http://127.0.0.1:9", "rl.model": "Qwen/Qwen3-4B-Instruct-2507"},
+}
+
+
 @pytest.mark.parametrize("key,value", VALID)
 def test_set_get_roundtrip(mc, key, value):
+    mc.configure(PREREQUISITES.get((key, value), {}))
     mc.config_set(key, value)
     got = mc.config_get(key)
     try:
@@ -223,3 +231,15 @@ def test_status_counts_problems(mc, tmp_path):
     assert problems, f"status has no problems entry: {st}"
     p = problems[0]
     assert (p == 1) or (isinstance(p, list) and len(p) == 1), p
+
+
+def test_training_modes_need_a_service_and_a_model_first(mc):
+    p = mc.run("config", "set", "mode", "auto", check=False)
+    assert p.returncode != 0
+    assert "rl.base_url" in p.stderr and "set rl.base_url first" in p.stderr
+    mc.config_set("rl.base_url", "http://127.0.0.1:9")
+    p = mc.run("config", "set", "mode", "rl", check=False)
+    assert p.returncode != 0 and "rl.model" in p.stderr
+    mc.config_set("rl.model", "Qwen/Qwen3-4B-Instruct-2507")
+    mc.config_set("mode", "rl")
+    assert mc.config_get("mode") == "rl"

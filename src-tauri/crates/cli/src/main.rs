@@ -41,6 +41,12 @@ enum Command {
     /// When background training may run: state, timeline, pause, resume, train now.
     #[command(subcommand)]
     Schedule(commands::schedule::ScheduleCommand),
+    /// The slow loop (RL): status, history, train now.
+    #[command(subcommand)]
+    Train(commands::train::TrainCommand),
+    /// Weights the trainer saved on the training service.
+    #[command(subcommand)]
+    Checkpoints(commands::train::CheckpointsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +72,8 @@ fn main() -> std::process::ExitCode {
             Command::Sessions(command) => commands::sessions::run(command),
             Command::Calendar(command) => commands::calendar::run(command).await,
             Command::Schedule(command) => commands::schedule::run(command).await,
+            Command::Train(command) => commands::train::run(command).await,
+            Command::Checkpoints(command) => commands::train::checkpoints(command),
         }
     });
     match result {

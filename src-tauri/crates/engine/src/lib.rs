@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod secret;
 pub mod session;
 pub mod status;
+pub mod train;
 pub mod upstream;
 
 use std::future::Future;
@@ -199,6 +200,12 @@ impl Engine {
                 scheduler.clone(),
             ))
         });
+        // The slow loop, in rl/auto: in auto a worker of the scheduler.
+        let training = self.trainer().map(|trainer| {
+            let worker = (self.state.config.mode == config::Mode::Auto)
+                .then(|| scheduler.worker(train::WORKER));
+            learning.spawn(train::run(self.state.clone(), trainer, worker))
+        });
         let app = proxy::router(self.state.clone());
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
@@ -224,6 +231,12 @@ impl Engine {
             curating.abort();
             let _ = curating.await;
         }
+        if let Some(training) = training {
+            // A step cut short keeps its batch (pending in the store) and
+            // starts over after the next start.
+            training.abort();
+            let _ = training.await;
+        }
         scheduler.shutdown().await;
         for task in scheduling {
             task.abort();
@@ -241,6 +254,31 @@ impl Engine {
         }
         self.state.store.flush().await?;
         result
+    }
+}
+
+impl Engine {
+    /// The trainer, in rl/auto mode with usable settings.
+    fn trainer(&self) -> Option<train::Trainer> {
+        if !self.state.config.trains() {
+            return None;
+        }
+        match train::TrainSettings::from_config(&self.state.config.rl) {
+            Ok(settings) => {
+                let source = train::StoreExamples {
+                    database: self.state.store.path().to_path_buf(),
+                };
+                Some(train::Trainer::new(
+                    settings,
+                    self.state.store.clone(),
+                    Arc::new(source),
+                ))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the trainer does not run");
+                None
+            }
+        }
     }
 }
 

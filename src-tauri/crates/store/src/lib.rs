@@ -37,6 +37,7 @@ mod records;
 mod schedule;
 mod schema;
 mod skill_history;
+mod training;
 mod writer;
 
 #[cfg(test)]
@@ -62,6 +63,10 @@ pub use records::{
 };
 pub use schedule::{ScheduleRecord, StateRow, WindowRow, WorkRow};
 pub use skill_history::{SkillEvolution, SkillTurn};
+pub use training::{
+    CheckpointKind, CheckpointRecord, StepOutcome, TrainingRecord, TrainingStepRecord,
+    TrainingSummary, TurnTokens,
+};
 
 use writer::Command;
 
@@ -175,6 +180,12 @@ impl Store {
     /// Does not wait.
     pub fn record_schedule(&self, record: ScheduleRecord) {
         self.send(Command::Schedule(Box::new(record)));
+    }
+
+    /// Records a change to the slow loop's records (policy tokens of a
+    /// turn, the batch being collected, a step, a checkpoint). Does not wait.
+    pub fn record_training(&self, record: TrainingRecord) {
+        self.send(Command::Training(Box::new(record)));
     }
 
     /// Resolves once every command sent through any handle before this call

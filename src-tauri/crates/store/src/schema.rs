@@ -55,10 +55,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "curation",
         sql: include_str!("../migrations/0006_curation.sql"),
     },
+    Migration {
+        version: 7,
+        name: "training",
+        sql: include_str!("../migrations/0007_training.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.
-pub(crate) const LATEST_VERSION: i64 = 6;
+pub(crate) const LATEST_VERSION: i64 = 7;
 
 /// Opens (creating if needed) the database for writing, applies the
 /// connection settings and brings the schema up to date.

@@ -47,6 +47,7 @@ pub(crate) enum Command {
     Evolution(Box<EvolutionRecord>),
     Schedule(Box<crate::ScheduleRecord>),
     Curation(Box<crate::CurationRecord>),
+    Training(Box<crate::TrainingRecord>),
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<Result<(), StoreError>>),
     /// Commit what is queued up to here, then stop.
@@ -68,6 +69,7 @@ impl Command {
             Command::Evolution(e) => format!("evolution {} of session {}", e.id, e.session_id),
             Command::Schedule(r) => r.describe(),
             Command::Curation(c) => c.describe(),
+            Command::Training(t) => t.describe(),
             Command::Flush(_) => "a flush".to_owned(),
             Command::Shutdown => "a shutdown".to_owned(),
         }
@@ -268,6 +270,7 @@ fn apply(conn: &Connection, command: &Command) -> rusqlite::Result<()> {
         Command::Evolution(e) => record_evolution(conn, e),
         Command::Schedule(r) => crate::schedule::apply(conn, r),
         Command::Curation(c) => crate::curation::apply(conn, c),
+        Command::Training(t) => crate::training::apply(conn, t),
         Command::Flush(_) | Command::Shutdown => Ok(()),
     }
 }

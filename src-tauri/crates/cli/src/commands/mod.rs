@@ -7,6 +7,7 @@ pub mod serve;
 pub mod sessions;
 pub mod skills;
 pub mod status;
+pub mod train;
 
 use metaclaw_engine::config::ConfigStore;
 use metaclaw_engine::paths::AppPaths;

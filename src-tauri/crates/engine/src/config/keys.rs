@@ -9,11 +9,12 @@ use crate::paths::AppPaths;
 use crate::secret::{Secret, SecretFile};
 
 /// Keys whose values are secrets: stored outside `config.toml`, shown masked.
-const SECRET_KEYS: [&str; 4] = [
+const SECRET_KEYS: [&str; 5] = [
     "proxy.api_key",
     "upstream.api_key",
     "prm.api_key",
     "evolver.api_key",
+    "rl.api_key",
 ];
 
 /// Allowed values for keys whose type alone gives a poor error message.
@@ -23,6 +24,7 @@ fn allowed_values(key: &str) -> Option<&'static str> {
         "upstream.api" => Some("one of openai, anthropic"),
         "proxy.port" => Some("a port number from 1 to 65535"),
         "skills.review" => Some("one of auto, manual"),
+        "rl.loss" => Some("one of importance_sampling, ppo, cispo"),
         _ => None,
     }
 }
@@ -82,6 +84,7 @@ impl ConfigStore {
         config.upstream.api_key = secrets.get("upstream.api_key");
         config.prm.api_key = secrets.get("prm.api_key");
         config.evolver.api_key = secrets.get("evolver.api_key");
+        config.rl.api_key = secrets.get("rl.api_key");
         Ok(ConfigStore {
             paths: paths.clone(),
             document,
@@ -174,6 +177,7 @@ impl ConfigStore {
                 "proxy.api_key" => self.config.proxy.api_key = secret,
                 "prm.api_key" => self.config.prm.api_key = secret,
                 "evolver.api_key" => self.config.evolver.api_key = secret,
+                "rl.api_key" => self.config.rl.api_key = secret,
                 _ => self.config.upstream.api_key = secret,
             }
             return Ok(());
@@ -217,6 +221,7 @@ impl ConfigStore {
         config.upstream.api_key = self.config.upstream.api_key.clone();
         config.prm.api_key = self.config.prm.api_key.clone();
         config.evolver.api_key = self.config.evolver.api_key.clone();
+        config.rl.api_key = self.config.rl.api_key.clone();
         let path = self.paths.config_file();
         crate::fsutil::write_private(&path, document.to_string().as_bytes())
             .map_err(|source| ConfigError::Io { path, source })?;
@@ -412,6 +417,15 @@ mod tests {
             "curator.harm_margin",
             "curator.merge_similarity",
             "curator.interval_hours",
+            "rl.base_url",
+            "rl.api_key",
+            "rl.model",
+            "rl.lora_rank",
+            "rl.batch_size",
+            "rl.learning_rate",
+            "rl.loss",
+            "rl.save_every",
+            "rl.resume_from",
         ] {
             assert!(keys.iter().any(|k| k == key), "missing {key}");
         }
@@ -427,6 +441,13 @@ mod tests {
         .unwrap();
         let mut store2 = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
         store2.set("skills.top_k", "3").unwrap();
+        // Training modes need the training service first.
+        let err = store2.set("mode", "auto").unwrap_err().to_string();
+        assert!(err.starts_with("rl.base_url"), "{err}");
+        store2.set("rl.base_url", "http://127.0.0.1:8000").unwrap();
+        store2
+            .set("rl.model", "Qwen/Qwen3-4B-Instruct-2507")
+            .unwrap();
         store2.set("mode", "auto").unwrap();
         let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
         assert!(

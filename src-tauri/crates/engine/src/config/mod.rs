@@ -6,9 +6,11 @@
 
 mod curator;
 mod keys;
+mod rl;
 
 pub use curator::CuratorConfig;
 pub use keys::{ConfigEntry, ConfigStore, ValueSource};
+pub use rl::{RlConfig, LOSSES};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -55,6 +57,7 @@ pub struct Config {
     pub evolver: EvolverConfig,
     pub scheduler: SchedulerConfig,
     pub curator: CuratorConfig,
+    pub rl: RlConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -469,6 +472,7 @@ impl Config {
         self.validate_evolver()?;
         self.validate_scheduler()?;
         self.validate_curator()?;
+        self.validate_rl()?;
         let idle = self.session.idle_timeout_minutes;
         if !(idle > 0.0 && idle <= 10_080.0) {
             return invalid(

@@ -1,0 +1,160 @@
+//! `rl.*`: the slow loop's LoRA training on a Tinker-compatible service,
+//! active in `rl` and `auto` modes.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Config, ConfigError, Mode};
+use crate::secret::Secret;
+
+/// The loss functions the service offers (`metaclaw_tinker::LossFn`).
+pub const LOSSES: [&str; 3] = ["importance_sampling", "ppo", "cispo"];
+
+/// RL training of a LoRA adapter on a Tinker-compatible service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RlConfig {
+    /// The service root (without `/api/v1`); required in `rl`/`auto`.
+    pub base_url: String,
+    /// The base model the adapter trains on; required in `rl`/`auto`.
+    pub model: String,
+    pub lora_rank: u32,
+    /// Scored turns per training step.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// `importance_sampling`, `ppo` or `cispo`.
+    pub loss: String,
+    /// A resumable checkpoint every this many steps.
+    pub save_every: u64,
+    /// A checkpoint path (`tinker://…`) to start from; empty: the base
+    /// model (or the newest checkpoint the trainer saved itself).
+    pub resume_from: String,
+    /// Kept in the secret store.
+    #[serde(skip)]
+    pub api_key: Secret,
+}
+
+impl Default for RlConfig {
+    fn default() -> Self {
+        RlConfig {
+            base_url: String::new(),
+            model: String::new(),
+            lora_rank: 32,
+            batch_size: 4,
+            learning_rate: 1e-4,
+            loss: "importance_sampling".into(),
+            save_every: 5,
+            resume_from: String::new(),
+            api_key: Secret::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Whether the slow loop runs (`rl` or `auto`).
+    pub fn trains(&self) -> bool {
+        matches!(self.mode, Mode::Rl | Mode::Auto)
+    }
+
+    pub(super) fn validate_rl(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, allowed: &str| {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                allowed: allowed.to_string(),
+            })
+        };
+        let rl = &self.rl;
+        if self.trains() && rl.base_url.trim().is_empty() {
+            return invalid(
+                "rl.base_url",
+                "the training service's URL when mode is rl or auto (set rl.base_url first)",
+            );
+        }
+        if !rl.base_url.is_empty() {
+            match reqwest::Url::parse(&rl.base_url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => {
+                    return invalid(
+                        "rl.base_url",
+                        "an http:// or https:// URL of a Tinker-compatible service",
+                    )
+                }
+            }
+        }
+        if self.trains() && rl.model.trim().is_empty() {
+            return invalid(
+                "rl.model",
+                "the base model's name (such as Qwen/Qwen3-4B-Instruct-2507) when mode is rl or auto",
+            );
+        }
+        if !(1..=512).contains(&rl.lora_rank) {
+            return invalid("rl.lora_rank", "a whole number from 1 to 512");
+        }
+        if !(1..=1024).contains(&rl.batch_size) {
+            return invalid("rl.batch_size", "a whole number from 1 to 1024");
+        }
+        if !(rl.learning_rate > 0.0 && rl.learning_rate <= 1.0) {
+            return invalid("rl.learning_rate", "a number greater than 0 and at most 1");
+        }
+        if !LOSSES.contains(&rl.loss.as_str()) {
+            return invalid("rl.loss", "one of importance_sampling, ppo, cispo");
+        }
+        if !(1..=1_000_000).contains(&rl.save_every) {
+            return invalid("rl.save_every", "a whole number of steps from 1 to 1000000");
+        }
+        if !rl.resume_from.is_empty() && !rl.resume_from.starts_with("tinker://") {
+            return invalid(
+                "rl.resume_from",
+                "a checkpoint path such as tinker://…/weights/step-000005, or empty",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation_naming_the_key() {
+        let config = Config::default();
+        let rl = &config.rl;
+        assert_eq!((rl.lora_rank, rl.batch_size, rl.save_every), (32, 4, 5));
+        assert_eq!(rl.learning_rate, 1e-4);
+        assert_eq!(rl.loss, "importance_sampling");
+        config.validate().unwrap();
+        for loss in LOSSES {
+            loss.parse::<metaclaw_tinker::LossFn>().unwrap();
+        }
+        let mut training = config.clone();
+        training.mode = Mode::Auto;
+        training.rl.base_url = "http://127.0.0.1:8000".into();
+        training.rl.model = "Qwen/Qwen3-4B-Instruct-2507".into();
+        training.validate().unwrap();
+        for (key, edit) in [
+            (
+                "rl.base_url",
+                (|c: &mut Config| c.rl.base_url.clear()) as fn(&mut Config),
+            ),
+            ("rl.base_url", |c| c.rl.base_url = "ftp://x".into()),
+            ("rl.model", |c| c.rl.model = " ".into()),
+            ("rl.lora_rank", |c| c.rl.lora_rank = 0),
+            ("rl.batch_size", |c| c.rl.batch_size = 0),
+            ("rl.learning_rate", |c| c.rl.learning_rate = f64::NAN),
+            ("rl.learning_rate", |c| c.rl.learning_rate = 0.0),
+            ("rl.loss", |c| c.rl.loss = "sft".into()),
+            ("rl.save_every", |c| c.rl.save_every = 0),
+            ("rl.resume_from", |c| c.rl.resume_from = "/tmp/x".into()),
+        ] {
+            let mut bad = training.clone();
+            edit(&mut bad);
+            let message = bad.validate().unwrap_err().to_string();
+            assert!(message.starts_with(key), "{message}");
+        }
+        // Only rl/auto need the service and the model.
+        let mut rl_mode = training.clone();
+        rl_mode.mode = Mode::Rl;
+        rl_mode.validate().unwrap();
+    }
+}

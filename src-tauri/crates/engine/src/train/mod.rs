@@ -1,0 +1,74 @@
+//! The slow loop's trainer: RL steps on a LoRA adapter hosted by a
+//! Tinker-compatible service, from the user's own scored turns.
+//!
+//! * `source`: the training examples (scored turns with policy tokens).
+//! * `batch`: which turns the next step takes (pure).
+//! * `step`: one step (datums → forward-backward → optimizer step → new
+//!   sampler → every `rl.save_every` steps a checkpoint), recorded in the
+//!   store, pausable before each request to the service.
+//! * `worker`: when steps run: in `auto` inside the scheduler's windows, in
+//!   `rl` as soon as a batch is full.
+//!
+//! Inference through the trained policy (the proxy sampling from the newest
+//! sampler and recording the tokens) is not here yet; until then only turns
+//! whose tokens were recorded some other way are trained on.
+
+mod batch;
+mod source;
+mod step;
+mod worker;
+
+pub use batch::{select_batch, Selection};
+pub use source::{ExampleSource, StoreExamples, TrainingExample};
+pub use step::{checkpoint_due, checkpoint_name, StepReport, Trainer};
+pub use worker::{run, WORKER};
+
+use metaclaw_tinker::{ApiKey, CheckpointPath, LossFn, TinkerConfig, TinkerError};
+
+use crate::config::RlConfig;
+
+/// The trainer's settings, checked.
+#[derive(Debug, Clone)]
+pub struct TrainSettings {
+    pub service: TinkerConfig,
+    pub base_model: String,
+    pub lora_rank: u32,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub loss: LossFn,
+    pub save_every: u64,
+    /// Loaded at connection when the store has no checkpoint of its own.
+    pub resume_from: Option<CheckpointPath>,
+}
+
+impl TrainSettings {
+    pub fn from_config(rl: &RlConfig) -> Result<TrainSettings, TrainError> {
+        let loss = rl.loss.parse().map_err(TrainError::Setting)?;
+        let resume_from = if rl.resume_from.trim().is_empty() {
+            None
+        } else {
+            Some(CheckpointPath::new(rl.resume_from.trim()).map_err(TrainError::Setting)?)
+        };
+        Ok(TrainSettings {
+            service: TinkerConfig::new(&rl.base_url, ApiKey::new(rl.api_key.expose())),
+            base_model: rl.model.clone(),
+            lora_rank: rl.lora_rank,
+            batch_size: rl.batch_size.max(1),
+            learning_rate: rl.learning_rate,
+            loss,
+            save_every: rl.save_every.max(1),
+            resume_from,
+        })
+    }
+}
+
+/// Why the trainer could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("rl settings: {0}")]
+    Setting(#[source] TinkerError),
+    #[error("database: {0}")]
+    Store(#[from] metaclaw_store::StoreError),
+    #[error("the store reader task failed: {0}")]
+    Task(String),
+}
