@@ -8,6 +8,9 @@
 //! on the command line pick sections (`metaclaw-bench-policy datums`); none
 //! runs them all.
 
+#[path = "../report.rs"]
+mod report;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -26,8 +29,8 @@ use metaclaw_policy::{
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use report::{show, thousands, Section, SectionFn};
 use serde_json::{json, Value};
-use table::*;
 
 /// Tokens per turn: prompt plus response.
 const TURN_TOKENS: usize = 32_768;
@@ -37,70 +40,6 @@ const RESPONSE_TOKENS: usize = 4_096;
 const BATCH: usize = 4;
 const VOCAB: usize = 32_000;
 const RUNS: usize = 15;
-
-/// This binary's own table type (the schedule bench's lives in a module
-/// this binary does not otherwise need).
-mod table {
-    use std::time::Duration;
-
-    pub struct Section {
-        pub title: String,
-        pub rows: Vec<(String, String, String)>,
-    }
-
-    impl Section {
-        pub fn new(title: impl Into<String>) -> Section {
-            Section {
-                title: title.into(),
-                rows: Vec::new(),
-            }
-        }
-
-        pub fn row(
-            &mut self,
-            measure: impl Into<String>,
-            value: impl Into<String>,
-            note: impl Into<String>,
-        ) {
-            self.rows.push((measure.into(), value.into(), note.into()));
-        }
-
-        pub fn markdown(&self) -> String {
-            let mut out = format!(
-                "### {}\n\n| measure | value | note |\n|---|---|---|\n",
-                self.title
-            );
-            for (measure, value, note) in &self.rows {
-                out.push_str(&format!("| {measure} | **{value}** | {note} |\n"));
-            }
-            out
-        }
-    }
-
-    /// A duration in the unit that reads best.
-    pub fn show(d: Duration) -> String {
-        let micros = d.as_secs_f64() * 1e6;
-        if micros < 1_000.0 {
-            format!("{micros:.1} µs")
-        } else if micros < 10_000_000.0 {
-            format!("{:.2} ms", micros / 1_000.0)
-        } else {
-            format!("{:.2} s", micros / 1e6)
-        }
-    }
-
-    /// `1234567` → `1,234,567`.
-    pub fn thousands(n: usize) -> String {
-        let digits = n.to_string();
-        let groups: Vec<&str> = digits
-            .as_bytes()
-            .rchunks(3)
-            .rev()
-            .filter_map(|group| std::str::from_utf8(group).ok())
-            .collect();
-        groups.join(",")
-    }
-}
 
 /// A ChatML template in the Qwen3 style (system, tools, tool calls, tool
 /// responses, generation prompt), as the proxy renders for the policy.
@@ -577,37 +516,14 @@ fn datum_section() -> anyhow::Result<Vec<Section>> {
     Ok(vec![section])
 }
 
-/// A section: measures one thing and returns its tables.
-type SectionFn = fn() -> anyhow::Result<Vec<Section>>;
-
 const SECTIONS: &[(&str, SectionFn)] = &[
     ("tokenization", tokenization_section),
     ("datums", datum_section),
 ];
 
 fn main() -> anyhow::Result<()> {
-    let wanted: Vec<String> = std::env::args().skip(1).collect();
-    for name in &wanted {
-        anyhow::ensure!(
-            SECTIONS.iter().any(|(known, _)| known == name),
-            "unknown section {name:?}; sections: {}",
-            SECTIONS
-                .iter()
-                .map(|(known, _)| *known)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    println!(
-        "metaclaw policy benchmark: {} cores, median of {RUNS} runs\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    for (name, section) in SECTIONS {
-        if wanted.is_empty() || wanted.iter().any(|w| w == name) {
-            for table in section()? {
-                println!("{}", table.markdown());
-            }
-        }
-    }
-    Ok(())
+    report::run(
+        &format!("metaclaw policy benchmark (median of {RUNS} runs)"),
+        SECTIONS,
+    )
 }
