@@ -60,8 +60,10 @@ VALID = [
 
 # Keys that need others set first (training needs a service and a model).
 PREREQUISITES = {
-    ("mode", "rl"): {"rl.base_url": "http://127.0.0.1:9", "rl.model": "Qwen/Qwen3-4B-Instruct-2507"},
-    ("mode", "auto"): {"rl.base_url": "http://127.0.0.1:9", "rl.model": "Qwen/Qwen3-4B-Instruct-2507"},
+    ("mode", "rl"): {"rl.base_url": "http://127.0.0.1:9", "rl.model": "Qwen/Qwen3-4B-Instruct-2507",
+                    "rl.tokenizer": "/models/qwen3"},
+    ("mode", "auto"): {"rl.base_url": "http://127.0.0.1:9", "rl.model": "Qwen/Qwen3-4B-Instruct-2507",
+                    "rl.tokenizer": "/models/qwen3"},
 }
 
 
@@ -241,5 +243,8 @@ def test_training_modes_need_a_service_and_a_model_first(mc):
     p = mc.run("config", "set", "mode", "rl", check=False)
     assert p.returncode != 0 and "rl.model" in p.stderr
     mc.config_set("rl.model", "Qwen/Qwen3-4B-Instruct-2507")
+    p = mc.run("config", "set", "mode", "rl", check=False)
+    assert p.returncode != 0 and "rl.tokenizer" in p.stderr
+    mc.config_set("rl.tokenizer", "/models/qwen3")
     mc.config_set("mode", "rl")
     assert mc.config_get("mode") == "rl"

@@ -55,6 +55,8 @@ pub enum EngineError {
     #[error(transparent)]
     Upstream(#[from] upstream::UpstreamError),
     #[error(transparent)]
+    Policy(#[from] proxy::PolicyLoadError),
+    #[error(transparent)]
     LearningModel(#[from] model_client::ModelClientError),
     #[error("cannot listen on {addr}: {source} (is another metaclaw running? choose another port with --port)")]
     Bind {
@@ -114,6 +116,15 @@ impl Engine {
                 None
             }
         };
+        // In rl/auto the policy answers main turns: its tokenizer must load
+        // now, not at the first request.
+        let policy = if config.trains() {
+            let policy = proxy::PolicyRegistry::open(&config.rl)?;
+            tracing::info!(tokenizer = %config.rl.tokenizer, model = %config.rl.model, "main turns are answered by the policy being trained");
+            Some(Arc::new(policy))
+        } else {
+            None
+        };
         let sessions = Arc::new(SessionTracker::new(Duration::from_secs_f64(
             config.session.idle_timeout_minutes * 60.0,
         )));
@@ -134,7 +145,8 @@ impl Engine {
                 EventBus::new(),
                 skill_generation,
             )
-            .with_admin_token(admin_token),
+            .with_admin_token(admin_token)
+            .with_policy(policy),
         );
         Ok(Engine {
             state,
@@ -268,11 +280,12 @@ impl Engine {
                 let source = train::StoreExamples {
                     database: self.state.store.path().to_path_buf(),
                 };
-                Some(train::Trainer::new(
-                    settings,
-                    self.state.store.clone(),
-                    Arc::new(source),
-                ))
+                let trainer =
+                    train::Trainer::new(settings, self.state.store.clone(), Arc::new(source));
+                Some(match &self.state.policy {
+                    Some(policy) => trainer.with_publisher(policy.publisher()),
+                    None => trainer,
+                })
             }
             Err(error) => {
                 tracing::warn!(%error, "the trainer does not run");

@@ -28,7 +28,8 @@ impl SkillLibrary {
         let handler = move |result: DebounceEventResult| {
             // Reindexing a large library takes real CPU; at the lowest
             // priority it never competes with the requests it serves.
-            let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+            let _ =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
             match result {
                 Ok(events) => {
                     // Reading files is an event too (inotify reports opens);

@@ -64,8 +64,8 @@ pub use records::{
 pub use schedule::{ScheduleRecord, StateRow, WindowRow, WorkRow};
 pub use skill_history::{SkillEvolution, SkillTurn};
 pub use training::{
-    CheckpointKind, CheckpointRecord, StepOutcome, TrainingRecord, TrainingStepRecord,
-    TrainingSummary, TurnTokens,
+    CheckpointKind, CheckpointRecord, RequestTokens, StepOutcome, TrainingRecord,
+    TrainingStepRecord, TrainingSummary, TurnTokens,
 };
 
 use writer::Command;

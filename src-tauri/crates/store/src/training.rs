@@ -25,6 +25,19 @@ pub struct TurnTokens {
     pub policy_version: i64,
 }
 
+/// The policy tokens of a turn named by its request id, for the proxy,
+/// which hands its turn to the writer without knowing the row id. Sent
+/// after the turn itself; the writer finds the turn and stores the tokens
+/// as [`TurnTokens`] (nothing, if the turn was not stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestTokens {
+    pub request_id: String,
+    pub prompt_tokens: Vec<u32>,
+    pub response_tokens: Vec<u32>,
+    pub logprobs: Vec<f32>,
+    pub policy_version: i64,
+}
+
 /// How a training step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -166,6 +179,8 @@ pub struct TrainingSummary {
 pub enum TrainingRecord {
     /// The policy's tokens for a turn (written by the proxy in `rl`/`auto`).
     TurnTokens(TurnTokens),
+    /// The policy tokens of the turn with this request id.
+    RequestTokens(RequestTokens),
     /// Turns taken into the batch being collected.
     PendingTaken {
         turn_ids: Vec<i64>,
@@ -186,6 +201,9 @@ impl TrainingRecord {
     pub(crate) fn describe(&self) -> String {
         match self {
             TrainingRecord::TurnTokens(t) => format!("the policy tokens of turn {}", t.turn_id),
+            TrainingRecord::RequestTokens(t) => {
+                format!("the policy tokens of request {}", t.request_id)
+            }
             TrainingRecord::PendingTaken { turn_ids, .. } => {
                 format!("{} turns taken into the training batch", turn_ids.len())
             }
@@ -234,6 +252,20 @@ pub(crate) fn apply(conn: &Connection, record: &TrainingRecord) -> rusqlite::Res
             )?
             .execute(params![
                 t.turn_id,
+                u32_blob(&t.prompt_tokens),
+                u32_blob(&t.response_tokens),
+                f32_blob(&t.logprobs),
+                t.policy_version,
+            ])?;
+        }
+        TrainingRecord::RequestTokens(t) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO turn_tokens
+                     (turn_id, prompt_tokens, response_tokens, logprobs, policy_version)
+                 SELECT id, ?2, ?3, ?4, ?5 FROM turns WHERE request_id = ?1",
+            )?
+            .execute(params![
+                t.request_id,
                 u32_blob(&t.prompt_tokens),
                 u32_blob(&t.response_tokens),
                 f32_blob(&t.logprobs),
@@ -580,6 +612,26 @@ mod tests {
         store.flush().await.unwrap();
         assert_eq!(reader.turn_tokens(ids[0]).unwrap(), Some(tokens));
         assert_eq!(reader.turn_tokens(ids[1]).unwrap(), None);
+        // By request id (the proxy's way); an unknown request stores nothing.
+        for request_id in ["s1-req-3", "no-such-request"] {
+            store.record_training(TrainingRecord::RequestTokens(RequestTokens {
+                request_id: request_id.into(),
+                prompt_tokens: vec![4],
+                response_tokens: vec![5, 6],
+                logprobs: vec![-0.125, -2.0],
+                policy_version: 1,
+            }));
+        }
+        store.flush().await.unwrap();
+        let by_request = reader.turn_tokens(ids[3]).unwrap().unwrap();
+        assert_eq!(
+            (
+                by_request.response_tokens,
+                by_request.logprobs,
+                by_request.policy_version
+            ),
+            (vec![5, 6], vec![-0.125, -2.0], 1)
+        );
         assert_eq!(
             reader.pending_training_turns().unwrap(),
             vec![ids[0], ids[1], ids[2], ids[3]]

@@ -426,6 +426,8 @@ mod tests {
             "rl.loss",
             "rl.save_every",
             "rl.resume_from",
+            "rl.tokenizer",
+            "rl.max_tokens",
         ] {
             assert!(keys.iter().any(|k| k == key), "missing {key}");
         }
@@ -448,6 +450,7 @@ mod tests {
         store2
             .set("rl.model", "Qwen/Qwen3-4B-Instruct-2507")
             .unwrap();
+        store2.set("rl.tokenizer", "/models/qwen3").unwrap();
         store2.set("mode", "auto").unwrap();
         let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
         assert!(

@@ -29,6 +29,14 @@ pub struct RlConfig {
     /// A checkpoint path (`tinker://…`) to start from; empty: the base
     /// model (or the newest checkpoint the trainer saved itself).
     pub resume_from: String,
+    /// A local folder with the base model's `tokenizer.json` and
+    /// `tokenizer_config.json` (and optionally `chat_template.jinja` and
+    /// `generation_config.json`), such as a Hugging Face snapshot of
+    /// `rl.model`; required in `rl`/`auto`. This build never downloads it.
+    pub tokenizer: String,
+    /// The longest answer sampled from the policy when the client sets no
+    /// `max_tokens`.
+    pub max_tokens: u32,
     /// Kept in the secret store.
     #[serde(skip)]
     pub api_key: Secret,
@@ -45,6 +53,8 @@ impl Default for RlConfig {
             loss: "importance_sampling".into(),
             save_every: 5,
             resume_from: String::new(),
+            tokenizer: String::new(),
+            max_tokens: 2048,
             api_key: Secret::default(),
         }
     }
@@ -85,6 +95,19 @@ impl Config {
             return invalid(
                 "rl.model",
                 "the base model's name (such as Qwen/Qwen3-4B-Instruct-2507) when mode is rl or auto",
+            );
+        }
+        if self.trains() && rl.tokenizer.trim().is_empty() {
+            return invalid(
+                "rl.tokenizer",
+                "a local folder with the base model's tokenizer.json and tokenizer_config.json \
+                 when mode is rl or auto (nothing is downloaded)",
+            );
+        }
+        if !(1..=1_000_000).contains(&rl.max_tokens) {
+            return invalid(
+                "rl.max_tokens",
+                "a whole number of tokens from 1 to 1000000",
             );
         }
         if !(1..=512).contains(&rl.lora_rank) {
@@ -131,7 +154,9 @@ mod tests {
         training.mode = Mode::Auto;
         training.rl.base_url = "http://127.0.0.1:8000".into();
         training.rl.model = "Qwen/Qwen3-4B-Instruct-2507".into();
+        training.rl.tokenizer = "/models/qwen3".into();
         training.validate().unwrap();
+        assert_eq!(config.rl.max_tokens, 2048);
         for (key, edit) in [
             (
                 "rl.base_url",
@@ -139,6 +164,8 @@ mod tests {
             ),
             ("rl.base_url", |c| c.rl.base_url = "ftp://x".into()),
             ("rl.model", |c| c.rl.model = " ".into()),
+            ("rl.tokenizer", |c| c.rl.tokenizer.clear()),
+            ("rl.max_tokens", |c| c.rl.max_tokens = 0),
             ("rl.lora_rank", |c| c.rl.lora_rank = 0),
             ("rl.batch_size", |c| c.rl.batch_size = 0),
             ("rl.learning_rate", |c| c.rl.learning_rate = f64::NAN),

@@ -20,10 +20,13 @@ use tracing::Instrument;
 
 use super::error::ProxyError;
 use super::inject::render_skills;
+use super::policy::PolicyRegistry;
+use super::policy_answer::{self, PolicyRequest};
 use super::recorder::{TurnOutcome, TurnRecorder};
 use super::relay::StreamRelay;
 use super::session_meta::SessionMeta;
 use super::ProxyState;
+use crate::session::SessionTurn;
 use crate::upstream::{error_chain, UpstreamClient, UpstreamError};
 
 pub async fn handle(
@@ -50,6 +53,13 @@ pub async fn handle(
     response
 }
 
+/// Who answers a request.
+enum Route<'s> {
+    Upstream(&'s UpstreamClient),
+    /// A main turn in `rl`/`auto`: the policy being trained.
+    Policy(Arc<PolicyRegistry>),
+}
+
 /// A client request that passed every check, ready to forward.
 struct CheckedRequest {
     body: Value,
@@ -66,26 +76,37 @@ async fn check_request<'s>(
     client: Dialect,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(CheckedRequest, &'s UpstreamClient), ProxyError> {
+) -> Result<(CheckedRequest, Route<'s>), ProxyError> {
     state.check_auth(headers)?;
     let bytes = read_body(body, headers, state.config.proxy.max_body_mb).await?;
     let mut body: Value =
         serde_json::from_slice(&bytes).map_err(|e| ProxyError::BadJson(e.to_string()))?;
     validate_request(client, &body).map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
     let meta = SessionMeta::take(client, headers, &mut body)?;
-    let upstream = state.upstream.as_ref().ok_or(ProxyError::NoUpstream)?;
-    if let Some(model) = &upstream.target().model {
-        body["model"] = Value::String(model.clone());
-    }
-    let model = body
-        .get("model")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| {
-            ProxyError::InvalidRequest(
+    // Side turns (and every turn outside rl/auto) go to the upstream.
+    let policy = match &state.policy {
+        Some(policy) if meta.turn_type == TurnType::Main => Some(policy.clone()),
+        _ => None,
+    };
+    let route = match policy {
+        Some(policy) => Route::Policy(policy),
+        None => {
+            let upstream = state.upstream.as_ref().ok_or(ProxyError::NoUpstream)?;
+            if let Some(model) = &upstream.target().model {
+                body["model"] = Value::String(model.clone());
+            }
+            Route::Upstream(upstream)
+        }
+    };
+    let model = match (&route, body.get("model").and_then(Value::as_str)) {
+        (_, Some(model)) => model.to_string(),
+        (Route::Policy(_), None) => state.config.rl.model.clone(),
+        (Route::Upstream(_), None) => {
+            return Err(ProxyError::InvalidRequest(
                 "model: required (or set upstream.model to choose one for every request)".into(),
-            )
-        })?;
+            ))
+        }
+    };
     let flag = |pointer: &str| {
         body.pointer(pointer)
             .and_then(Value::as_bool)
@@ -99,7 +120,7 @@ async fn check_request<'s>(
         stream,
         include_usage,
     };
-    Ok((checked, upstream))
+    Ok((checked, route))
 }
 
 async fn forward(
@@ -110,7 +131,7 @@ async fn forward(
     started: Instant,
     request_id: &str,
 ) -> Result<Response, ProxyError> {
-    let (checked, upstream) = check_request(state, client, headers, body).await?;
+    let (checked, route) = check_request(state, client, headers, body).await?;
     let CheckedRequest {
         body: mut request,
         meta,
@@ -126,6 +147,36 @@ async fn forward(
     } else {
         Vec::new()
     };
+    let upstream = match route {
+        Route::Upstream(upstream) => upstream,
+        Route::Policy(policy) => {
+            let recorder = draft_recorder(
+                state,
+                DraftTurn {
+                    client,
+                    upstream_api: client,
+                    request_json: request.to_string(),
+                    model: &model,
+                    stream,
+                    started,
+                    request_id,
+                    injected_skills,
+                },
+                &meta,
+                &session,
+            );
+            let request = PolicyRequest {
+                client,
+                body: &request,
+                model: &model,
+                stream,
+                include_usage,
+                session_id: &session.session_id,
+                request_id,
+            };
+            return policy_answer::answer(state, &policy, request, recorder).await;
+        }
+    };
     let upstream_api = upstream.api();
     let upstream_request = match (client, upstream_api) {
         (Dialect::Anthropic, Dialect::OpenAi) => request_anthropic_to_openai(&request),
@@ -135,34 +186,21 @@ async fn forward(
     .map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
     let request_json = upstream_request.to_string();
     let upstream_bytes = Bytes::from(request_json.clone());
-    // Stored as aborted unless the turn gets further: `finish` fills in
-    // the outcome, and a dropped request (the client left) keeps this.
-    let draft = TurnRecord {
-        request_id: request_id.to_string(),
-        session_id: session.session_id,
-        key_source: session.key_source.as_str().to_string(),
-        turn_index: session.turn_index,
-        turn_type: meta.turn_type,
-        client_dialect: client.to_string(),
-        upstream_api: upstream_api.to_string(),
-        model: Some(model.clone()),
-        stream,
-        started_at_ms: crate::now_ms(),
-        latency_ms: 0.0,
-        ttfb_ms: None,
-        status: TurnStatus::Aborted,
-        http_status: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        skill_generation: state.skill_generation(),
-        injected_skills,
-        request_json,
-        response_json: None,
-        error: None,
-        session_key: session.key,
-    };
-    let ends_session = meta.done.then(|| meta.key.clone());
-    let mut recorder = TurnRecorder::new(draft, ends_session, started, state.clone());
+    let mut recorder = draft_recorder(
+        state,
+        DraftTurn {
+            client,
+            upstream_api,
+            request_json,
+            model: &model,
+            stream,
+            started,
+            request_id,
+            injected_skills,
+        },
+        &meta,
+        &session,
+    );
 
     let response = match upstream.send_chat(upstream_bytes, stream, headers).await {
         Ok(response) => response,
@@ -225,6 +263,55 @@ async fn forward(
         HeaderValue::from_static("application/json"),
     )];
     Ok((StatusCode::OK, headers, whole.for_client).into_response())
+}
+
+/// What the turn record needs beyond the session.
+struct DraftTurn<'a> {
+    client: Dialect,
+    upstream_api: Dialect,
+    request_json: String,
+    model: &'a str,
+    stream: bool,
+    started: Instant,
+    request_id: &'a str,
+    injected_skills: Vec<String>,
+}
+
+/// The turn's recorder. The turn is stored as aborted unless it gets
+/// further: `finish` fills in the outcome, and a dropped request (the
+/// client left) keeps this.
+fn draft_recorder(
+    state: &Arc<ProxyState>,
+    turn: DraftTurn<'_>,
+    meta: &SessionMeta,
+    session: &SessionTurn,
+) -> TurnRecorder {
+    let draft = TurnRecord {
+        request_id: turn.request_id.to_string(),
+        session_id: session.session_id.clone(),
+        key_source: session.key_source.as_str().to_string(),
+        turn_index: session.turn_index,
+        turn_type: meta.turn_type,
+        client_dialect: turn.client.to_string(),
+        upstream_api: turn.upstream_api.to_string(),
+        model: Some(turn.model.to_string()),
+        stream: turn.stream,
+        started_at_ms: crate::now_ms(),
+        latency_ms: 0.0,
+        ttfb_ms: None,
+        status: TurnStatus::Aborted,
+        http_status: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        skill_generation: state.skill_generation(),
+        injected_skills: turn.injected_skills,
+        request_json: turn.request_json,
+        response_json: None,
+        error: None,
+        session_key: session.key.clone(),
+    };
+    let ends_session = meta.done.then(|| meta.key.clone());
+    TurnRecorder::new(draft, ends_session, turn.started, state.clone())
 }
 
 /// A non-streamed answer: as received, parsed, and as the client gets it.

@@ -25,6 +25,13 @@ pub enum ProxyError {
     NoUpstream,
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The policy (`rl`/`auto`) could not sample: the service is down,
+    /// refused the key, or failed the request.
+    #[error("the training service is unavailable: {0}")]
+    PolicyUnavailable(String),
+    /// The policy's sampled tokens could not become an answer.
+    #[error("the policy's answer could not be decoded: {0}")]
+    PolicyInvalid(String),
     #[error("the upstream returned an invalid response: {0}")]
     UpstreamInvalid(String),
     /// The upstream answered with an error status: passed through.
@@ -44,7 +51,10 @@ impl ProxyError {
             ProxyError::Unauthorized => StatusCode::UNAUTHORIZED,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BadJson(_) | ProxyError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ProxyError::NoUpstream => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoUpstream | ProxyError::PolicyUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ProxyError::PolicyInvalid(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(_) | ProxyError::UpstreamInvalid(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamStatus { status, .. } => *status,

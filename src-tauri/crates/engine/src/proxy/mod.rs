@@ -5,6 +5,8 @@ mod chat;
 mod error;
 mod inject;
 mod models;
+pub mod policy;
+mod policy_answer;
 mod recorder;
 mod relay;
 mod session_meta;
@@ -28,6 +30,7 @@ use std::convert::Infallible;
 use tokio::sync::broadcast::error::RecvError;
 
 pub use error::ProxyError;
+pub use policy::{PolicyLoadError, PolicyRegistry};
 
 use crate::config::Config;
 use crate::events::{EngineEvent, EventBus};
@@ -41,6 +44,8 @@ const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct ProxyState {
     pub config: Config,
     pub upstream: Option<UpstreamClient>,
+    /// The policy being trained, which answers main turns in `rl`/`auto`.
+    pub policy: Option<Arc<PolicyRegistry>>,
     pub library: SkillLibrary,
     pub store: Store,
     pub sessions: Arc<SessionTracker>,
@@ -70,6 +75,7 @@ impl ProxyState {
         ProxyState {
             config,
             upstream,
+            policy: None,
             library,
             store,
             sessions,
@@ -94,6 +100,12 @@ impl ProxyState {
 
     pub fn with_admin_token(mut self, token: Option<crate::api::AdminToken>) -> Self {
         self.admin_token = token;
+        self
+    }
+
+    /// Main turns are answered by `policy` (`rl`/`auto`).
+    pub fn with_policy(mut self, policy: Option<Arc<PolicyRegistry>>) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -192,6 +204,9 @@ impl ProxyState {
     /// Records a session's end and tells subscribers (the evolver learns here).
     pub fn announce_end(&self, ended: EndedSession, reason: &str) {
         tracing::info!(session = %ended.session_id, reason, "session ended");
+        if let Some(policy) = &self.policy {
+            policy.forget(&ended.session_id);
+        }
         self.store
             .session_ended(&ended.session_id, crate::now_ms(), reason);
         self.events.publish(EngineEvent::SessionEnded {

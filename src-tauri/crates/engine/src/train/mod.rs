@@ -9,9 +9,9 @@
 //! * `worker`: when steps run: in `auto` inside the scheduler's windows, in
 //!   `rl` as soon as a batch is full.
 //!
-//! Inference through the trained policy (the proxy sampling from the newest
-//! sampler and recording the tokens) is not here yet; until then only turns
-//! whose tokens were recorded some other way are trained on.
+//! After each trained step the new sampler is published on a
+//! [`PolicyPublisher`]; the proxy (`proxy::policy`) gives it to new
+//! sessions and records the tokens it samples, which become training data.
 
 mod batch;
 mod source;
@@ -23,9 +23,21 @@ pub use source::{ExampleSource, StoreExamples, TrainingExample};
 pub use step::{checkpoint_due, checkpoint_name, StepReport, Trainer};
 pub use worker::{run, WORKER};
 
-use metaclaw_tinker::{ApiKey, CheckpointPath, LossFn, TinkerConfig, TinkerError};
+use std::sync::Arc;
+
+use metaclaw_tinker::{ApiKey, CheckpointPath, LossFn, Sampler, TinkerConfig, TinkerError};
 
 use crate::config::RlConfig;
+
+/// A sampler on one policy version (0: the base model or `rl.resume_from`).
+#[derive(Debug, Clone)]
+pub struct PolicySampler {
+    pub version: i64,
+    pub sampler: Sampler,
+}
+
+/// Where the trainer announces the newest policy after each trained step.
+pub type PolicyPublisher = tokio::sync::watch::Sender<Option<Arc<PolicySampler>>>;
 
 /// The trainer's settings, checked.
 #[derive(Debug, Clone)]

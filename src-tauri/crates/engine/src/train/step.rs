@@ -28,7 +28,10 @@ use metaclaw_tinker::{
     TrainingModel,
 };
 
-use super::{select_batch, ExampleSource, TrainError, TrainSettings, TrainingExample};
+use super::{
+    select_batch, ExampleSource, PolicyPublisher, PolicySampler, TrainError, TrainSettings,
+    TrainingExample,
+};
 
 /// How a call to [`Trainer::try_step`] ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +144,7 @@ pub struct Trainer {
     connection: Option<Connection>,
     inflight: Option<InFlight>,
     sampler: Option<Sampler>,
+    publisher: Option<PolicyPublisher>,
 }
 
 impl Trainer {
@@ -152,7 +156,15 @@ impl Trainer {
             connection: None,
             inflight: None,
             sampler: None,
+            publisher: None,
         }
+    }
+
+    /// Announces each new policy's sampler on `publisher` (the proxy
+    /// answers new sessions with it).
+    pub fn with_publisher(mut self, publisher: PolicyPublisher) -> Trainer {
+        self.publisher = Some(publisher);
+        self
     }
 
     pub fn settings(&self) -> &TrainSettings {
@@ -260,6 +272,12 @@ impl Trainer {
             }
         }
         self.record(&flight, StepOutcome::Trained, None);
+        if let (Some(publisher), Some(sampler)) = (&self.publisher, &self.sampler) {
+            publisher.send_replace(Some(Arc::new(PolicySampler {
+                version: flight.policy_before + 1,
+                sampler: sampler.clone(),
+            })));
+        }
         Ok(StepReport::Trained {
             step: flight.id,
             policy_version: flight.policy_before + 1,

@@ -72,6 +72,8 @@ struct State {
     metadata_first: bool,
     jwt_auth: bool,
     max_chunk_len: Option<u64>,
+    /// What every `asample` returns when set (else two fixed tokens).
+    sample_tokens: Option<Vec<u32>>,
 }
 
 impl State {
@@ -192,6 +194,12 @@ impl Fake {
     /// 401 `invalid_token`).
     pub fn revoke_jwts(&self) {
         self.state.lock().unwrap().jwts.clear();
+    }
+
+    /// Every sequence sampled from now on is `tokens`, with log-probs
+    /// -0.125, -0.25, -0.375, ….
+    pub fn script_samples(&self, tokens: &[u32]) {
+        self.state.lock().unwrap().sample_tokens = Some(tokens.to_vec());
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -463,11 +471,21 @@ fn route(
                 *last = seq;
             }
             let n = i(body, "num_samples").max(1) as usize;
+            let scripted = st.sample_tokens.clone();
             let seqs = (0..n)
-                .map(|j| proto::SampledSequence {
-                    stop_reason: proto::StopReasonProto::Length as i32,
-                    tokens: proto::le_i32([10 + j as i32, 11]),
-                    logprobs: Some(proto::le_f32([-0.5, -0.25])),
+                .map(|j| match &scripted {
+                    Some(tokens) => proto::SampledSequence {
+                        stop_reason: proto::StopReasonProto::Stop as i32,
+                        tokens: proto::le_i32(tokens.iter().map(|&t| t as i32)),
+                        logprobs: Some(proto::le_f32(
+                            (1..=tokens.len()).map(|k| -0.125 * k as f32),
+                        )),
+                    },
+                    None => proto::SampledSequence {
+                        stop_reason: proto::StopReasonProto::Length as i32,
+                        tokens: proto::le_i32([10 + j as i32, 11]),
+                        logprobs: Some(proto::le_f32([-0.5, -0.25])),
+                    },
                 })
                 .collect();
             let out = proto::SampleResponse {

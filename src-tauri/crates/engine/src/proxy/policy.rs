@@ -1,0 +1,152 @@
+//! The policy the proxy answers main turns with in `rl`/`auto`: the base
+//! model's chat codec (loaded once, at engine start) and the samplers of
+//! the policy versions in use. A session keeps the sampler it started
+//! with, so its behaviour never changes mid-conversation; new sessions get
+//! the newest one, which the trainer publishes after each step.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use metaclaw_policy::{ChatCodec, PolicyError};
+use metaclaw_tinker::{SamplerSource, TinkerClient, TinkerConfig, TinkerError};
+
+use crate::config::RlConfig;
+use crate::train::{PolicyPublisher, PolicySampler, TrainSettings};
+
+/// Why the policy cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyLoadError {
+    #[error(
+        "rl.tokenizer: cannot load the base model's tokenizer from {dir}: {source} \
+         (point rl.tokenizer at a local folder with tokenizer.json and tokenizer_config.json; \
+         this build does not download them)"
+    )]
+    Tokenizer {
+        dir: PathBuf,
+        #[source]
+        source: PolicyError,
+    },
+    #[error("{0}")]
+    Settings(String),
+}
+
+/// The codec and the samplers of the policy being trained.
+pub struct PolicyRegistry {
+    codec: ChatCodec,
+    service: TinkerConfig,
+    base_model: String,
+    /// `rl.max_tokens`: the answer length when the client sets none.
+    pub max_tokens: u32,
+    /// The newest policy; `None` until the base sampler is opened or the
+    /// trainer publishes one.
+    newest: PolicyPublisher,
+    /// The sampler each live session started with.
+    sessions: Mutex<HashMap<String, Arc<PolicySampler>>>,
+    /// Held while the base model's sampler is opened, so concurrent first
+    /// requests open one sampler, not several.
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl PolicyRegistry {
+    /// Loads the chat codec from `rl.tokenizer`; nothing is contacted yet
+    /// (the service is reached at the first request that needs it).
+    pub fn open(rl: &RlConfig) -> Result<PolicyRegistry, PolicyLoadError> {
+        let settings =
+            TrainSettings::from_config(rl).map_err(|e| PolicyLoadError::Settings(e.to_string()))?;
+        let dir = PathBuf::from(rl.tokenizer.trim());
+        let codec =
+            ChatCodec::load(&dir).map_err(|source| PolicyLoadError::Tokenizer { dir, source })?;
+        Ok(PolicyRegistry::new(
+            codec,
+            settings.service,
+            settings.base_model,
+            rl.max_tokens,
+        ))
+    }
+
+    pub fn new(
+        codec: ChatCodec,
+        service: TinkerConfig,
+        base_model: String,
+        max_tokens: u32,
+    ) -> PolicyRegistry {
+        PolicyRegistry {
+            codec,
+            service,
+            base_model,
+            max_tokens,
+            newest: tokio::sync::watch::Sender::new(None),
+            sessions: Mutex::new(HashMap::new()),
+            opening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn codec(&self) -> &ChatCodec {
+        &self.codec
+    }
+
+    /// The channel the trainer announces new policies on.
+    pub fn publisher(&self) -> PolicyPublisher {
+        self.newest.clone()
+    }
+
+    /// The policy version `session_id` samples from, if it has one yet.
+    pub fn session_version(&self, session_id: &str) -> Option<i64> {
+        self.lock().get(session_id).map(|p| p.version)
+    }
+
+    /// The sampler of `session_id`: the one it started with, or (a new
+    /// session) the newest.
+    pub async fn sampler_for(&self, session_id: &str) -> Result<Arc<PolicySampler>, TinkerError> {
+        if let Some(known) = self.lock().get(session_id) {
+            return Ok(known.clone());
+        }
+        let newest = self.newest().await?;
+        // Another request of the same session may have got here first.
+        Ok(self
+            .lock()
+            .entry(session_id.to_string())
+            .or_insert(newest)
+            .clone())
+    }
+
+    /// A session ended: its sampler may go once no one else uses it.
+    pub fn forget(&self, session_id: &str) {
+        self.lock().remove(session_id);
+    }
+
+    /// The newest published sampler, or the base model's, opened once.
+    async fn newest(&self) -> Result<Arc<PolicySampler>, TinkerError> {
+        if let Some(newest) = self.newest.borrow().clone() {
+            return Ok(newest);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(newest) = self.newest.borrow().clone() {
+            return Ok(newest);
+        }
+        // The sampler keeps the service session (and its heartbeat) alive.
+        let session = TinkerClient::connect(self.service.clone()).await?;
+        let sampler = session
+            .sampler(SamplerSource::BaseModel(self.base_model.clone()))
+            .await?;
+        let base = Arc::new(PolicySampler {
+            version: 0,
+            sampler,
+        });
+        // The trainer may have published meanwhile: the newer one wins.
+        self.newest.send_if_modified(|slot| {
+            if slot.is_none() {
+                *slot = Some(base.clone());
+                true
+            } else {
+                false
+            }
+        });
+        Ok(self.newest.borrow().clone().unwrap_or(base))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<PolicySampler>>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
