@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use metaclaw_tinker::testing as support;
 
 #[path = "../../policy/tests/common/mod.rs"]
 mod model;

@@ -6,7 +6,7 @@
 //! support-set turns that never reach a datum, and a paused step whose
 //! batch outlives a restart.
 
-mod support;
+use metaclaw_tinker::testing as support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -53,3 +53,6 @@ pub use session::{FinishReason, HeartbeatStatus, TinkerClient, TinkerSession};
 pub use training::{
     AdamParams, LoraConfig, ModelInfo, OptimStepOutput, PendingForwardBackward, TrainingModel,
 };
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use metaclaw_tinker::testing as support;
 
 use std::time::Duration;
 

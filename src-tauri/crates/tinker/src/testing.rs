@@ -1,20 +1,19 @@
-//! A copy of the Tinker client crate's in-process fake service (axum), for
-//! the trainer's end-to-end tests:
-//! the wire format of the real service, switches for faults, and a record
+//! An in-process fake Tinker service (axum) for tests (the client's fault
+//! tests, the engine's trainer and policy tests), behind the `testing`
+//! feature: the wire format of the real service, switches for faults, and a record
 //! of every request with its virtual arrival time.
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::proto;
+use crate::{ApiKey, TinkerConfig};
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use metaclaw_tinker::proto;
-use metaclaw_tinker::{ApiKey, TinkerConfig};
 use prost::Message;
 use serde_json::{json, Value};
 use tokio::time::Instant;
