@@ -26,6 +26,13 @@ Fault injection (all one-shot unless noted):
 * ``jwt_auth``            ``client/config`` asks for the JWT exchange and other
                           requests must carry the JWT
 
+Scripted sampling: ``sample_script`` (``script_samples(fn)``), when set, is
+called as ``fn(prompt_tokens, sampler)`` for each sequence an ``asample``
+returns (``sampler`` is the ``SamplingSession``, with its ``version`` and
+``model_path``) and gives the sampled token ids, or ``(tokens, logprobs)``;
+tokens past ``max_tokens`` are cut (stop reason ``length``, else ``stop``).
+Without it sampling is the deterministic default.
+
 Every request is recorded (``FakeTinker.requests``): method, path below
 ``/api/v1/``, lower-cased headers with the credential replaced by
 ``<api-key>`` / ``<jwt>`` / ``<wrong>``, and the decoded body (JSON, or the
@@ -367,6 +374,7 @@ class FakeTinker:
         self.session_timeout: float | None = None
         self.jwt_auth = False
         self.jwt_lifetime = 3600
+        self.sample_script: Callable[[list[int], SamplingSession], Any] | None = None
         self._faults: list[_Fault] = []
         self._expire: list[str] = []
         self._ids = itertools.count(1)
@@ -406,6 +414,11 @@ class FakeTinker:
             self.futures.clear()
             self._faults.clear()
             self._expire.clear()
+
+    def script_samples(self, fn: Callable[[list[int], SamplingSession], Any] | None) -> None:
+        """Sampling answers with ``fn(prompt_tokens, sampler)`` (see the module doc); None: the default."""
+        with self.lock:
+            self.sample_script = fn
 
     # ------------------------------------------------------------ faults
 
@@ -876,6 +889,17 @@ class FakeTinker:
             base = sum(tokens) + 100 * s.version
             sequences = []
             for j in range(n):
+                if self.sample_script is not None:
+                    scripted = self.sample_script(list(tokens), s)
+                    toks, lps = scripted if isinstance(scripted, tuple) else (scripted, None)
+                    toks = [int(t) for t in toks]
+                    if lps is None:
+                        lps = [round(-0.125 * (1 + i % 4), 6) for i in range(len(toks))]
+                    if len(lps) != len(toks):
+                        raise _Reply(500, {"detail": "scripted sample: tokens and logprobs differ in length"})
+                    stop = "length" if len(toks) > max_tokens else "stop"
+                    sequences.append((toks[:max_tokens], [float(x) for x in lps[:max_tokens]], stop))
+                    continue
                 toks = [(base + 7 * j + i) % 1000 + 1 for i in range(max_tokens)]
                 lps = [round(-0.1 * (i + 1) - 0.05 * j, 6) for i in range(max_tokens)]
                 sequences.append((toks, lps, "length"))
