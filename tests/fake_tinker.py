@@ -365,6 +365,7 @@ class FakeTinker:
         self.models: dict[str, Model] = {}
         self.samplers: dict[str, SamplingSession] = {}
         self.sampler_paths: dict[str, str] = {}  # tinker://… sampler path -> base model
+        self.sampler_path_versions: dict[str, int] = {}  # … -> optimizer steps it holds
         self.checkpoints: dict[str, str] = {}  # tinker://… weights path -> model id
         self.futures: dict[str, Future] = {}
         self.jwts: set[str] = set()
@@ -410,6 +411,7 @@ class FakeTinker:
             self.models.clear()
             self.samplers.clear()
             self.sampler_paths.clear()
+            self.sampler_path_versions.clear()
             self.checkpoints.clear()
             self.futures.clear()
             self._faults.clear()
@@ -806,6 +808,7 @@ class FakeTinker:
                 name = self._require(body, "path", str)
                 path = f"tinker://{m.id}/sampler_weights/{name}"
                 self.sampler_paths[path] = m.base_model
+                self.sampler_path_versions[path] = m.steps
                 return {"path": path, "type": "save_weights_for_sampler"}
             self._require(body, "sampling_session_seq_id", int)
             sid = self._next_id("sampler")
@@ -844,7 +847,8 @@ class FakeTinker:
                 base = self.sampler_paths[path]
             else:
                 base = self._require(body, "base_model", str)
-            sampler = SamplingSession(self._next_id("sampler"), sid, base, path)
+            version = self.sampler_path_versions.get(path, 0) if path is not None else 0
+            sampler = SamplingSession(self._next_id("sampler"), sid, base, path, version=version)
             self.samplers[sampler.id] = sampler
         return 200, {"sampling_session_id": sampler.id, "type": "create_sampling_session"}, "application/json"
 

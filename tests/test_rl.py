@@ -465,6 +465,18 @@ def test_rl_sessions_train_a_step_and_new_sessions_get_the_new_policy(proxies, t
     assert len(requests_to(tinker, "forward_backward")) == 1
     assert summary["last_checkpoint"]["path"].endswith("metaclaw-policy-000001"), summary
 
+    # After a restart new sessions are answered by the saved policy (v1),
+    # not the base model. The judge is switched off first: the restart ends
+    # the open sessions, and scoring them would fill a batch and train v2.
+    srv.stop()
+    srv.mc.config_set("prm.enabled", False)
+    srv.start()
+    client = srv.openai()
+    restarted = ask(client, f"restarted-{m}", "Say something.", stream=False)
+    assert restarted["content"] == "Plain answer from policy v1.", restarted
+    wait_until(lambda: turn_versions(srv, f"restarted-{m}") == [1], 10, 0.2,
+               "the restarted session's turn stored as policy v1")
+
 
 def test_auto_mode_steps_only_in_a_window(proxies, tinker, judge, model):
     tinker.script_samples(policy_script(model))

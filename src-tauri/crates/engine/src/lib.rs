@@ -119,7 +119,11 @@ impl Engine {
         // In rl/auto the policy answers main turns: its tokenizer must load
         // now, not at the first request.
         let policy = if config.trains() {
-            let policy = proxy::PolicyRegistry::open(&config.rl)?;
+            let mut policy = proxy::PolicyRegistry::open(&config.rl)?;
+            if let Some((version, path)) = train::newest_saved_sampler(&store.reader()?)? {
+                tracing::info!(version, "answering with the saved policy");
+                policy = policy.resuming(version, path);
+            }
             tracing::info!(tokenizer = %config.rl.tokenizer, model = %config.rl.model, "main turns are answered by the policy being trained");
             Some(Arc::new(policy))
         } else {

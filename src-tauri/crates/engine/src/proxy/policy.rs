@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use metaclaw_policy::{ChatCodec, PolicyError};
-use metaclaw_tinker::{SamplerSource, TinkerClient, TinkerConfig, TinkerError};
+use metaclaw_tinker::{SamplerPath, SamplerSource, TinkerClient, TinkerConfig, TinkerError};
 
 use crate::config::RlConfig;
 use crate::train::{PolicyPublisher, PolicySampler, TrainSettings};
@@ -43,9 +43,12 @@ pub struct PolicyRegistry {
     newest: PolicyPublisher,
     /// The sampler each live session started with.
     sessions: Mutex<HashMap<String, Arc<PolicySampler>>>,
-    /// Held while the base model's sampler is opened, so concurrent first
+    /// Held while the first sampler is opened, so concurrent first
     /// requests open one sampler, not several.
     opening: tokio::sync::Mutex<()>,
+    /// The newest saved sampler weights and their policy version, so a
+    /// restart goes on answering with the trained policy, not the base model.
+    resume: Option<(i64, String)>,
 }
 
 impl PolicyRegistry {
@@ -79,7 +82,15 @@ impl PolicyRegistry {
             newest: tokio::sync::watch::Sender::new(None),
             sessions: Mutex::new(HashMap::new()),
             opening: tokio::sync::Mutex::new(()),
+            resume: None,
         }
+    }
+
+    /// Starts from saved sampler weights (`tinker://…`) of policy `version`
+    /// instead of the base model.
+    pub fn resuming(mut self, version: i64, path: String) -> Self {
+        self.resume = Some((version, path));
+        self
     }
 
     pub fn codec(&self) -> &ChatCodec {
@@ -116,7 +127,8 @@ impl PolicyRegistry {
         self.lock().remove(session_id);
     }
 
-    /// The newest published sampler, or the base model's, opened once.
+    /// The newest published sampler, or else the saved one to resume from or
+    /// the base model's, opened once.
     async fn newest(&self) -> Result<Arc<PolicySampler>, TinkerError> {
         if let Some(newest) = self.newest.borrow().clone() {
             return Ok(newest);
@@ -127,13 +139,15 @@ impl PolicyRegistry {
         }
         // The sampler keeps the service session (and its heartbeat) alive.
         let session = TinkerClient::connect(self.service.clone()).await?;
-        let sampler = session
-            .sampler(SamplerSource::BaseModel(self.base_model.clone()))
-            .await?;
-        let base = Arc::new(PolicySampler {
-            version: 0,
-            sampler,
-        });
+        let (version, source) = match &self.resume {
+            Some((version, path)) => (
+                *version,
+                SamplerSource::Path(SamplerPath::new(path.clone())?),
+            ),
+            None => (0, SamplerSource::BaseModel(self.base_model.clone())),
+        };
+        let sampler = session.sampler(source).await?;
+        let base = Arc::new(PolicySampler { version, sampler });
         // The trainer may have published meanwhile: the newer one wins.
         self.newest.send_if_modified(|slot| {
             if slot.is_none() {

@@ -84,3 +84,25 @@ pub enum TrainError {
     #[error("the store reader task failed: {0}")]
     Task(String),
 }
+
+/// The newest sampler weights saved as a checkpoint and the policy version
+/// they hold (the version after the step that saved them), so the proxy can
+/// answer with the trained policy after a restart.
+pub fn newest_saved_sampler(
+    reader: &metaclaw_store::StoreReader,
+) -> Result<Option<(i64, String)>, metaclaw_store::StoreError> {
+    let newest = reader
+        .checkpoints(usize::MAX)?
+        .into_iter()
+        .find(|c| c.kind == metaclaw_store::CheckpointKind::Sampler);
+    let Some(checkpoint) = newest else {
+        return Ok(None);
+    };
+    let version = reader
+        .training_steps(usize::MAX)?
+        .into_iter()
+        .find(|s| s.id == checkpoint.step)
+        .and_then(|s| s.policy_after)
+        .unwrap_or(checkpoint.step);
+    Ok(Some((version, checkpoint.path)))
+}
