@@ -192,8 +192,22 @@ impl Store {
     /// is committed. Fails if the writer has stopped, or if any write failed
     /// since the previous flush (the failures are also logged as they happen).
     pub async fn flush(&self) -> Result<(), StoreError> {
+        self.wait(Command::Flush).await
+    }
+
+    /// Resolves once every session and turn sent before this call is
+    /// committed, without waiting for the learning loops' writes queued
+    /// alongside: what an answer waits for before its last bytes go out.
+    pub async fn flush_turns(&self) -> Result<(), StoreError> {
+        self.wait(Command::FlushTurns).await
+    }
+
+    async fn wait(
+        &self,
+        command: fn(oneshot::Sender<Result<(), StoreError>>) -> Command,
+    ) -> Result<(), StoreError> {
         let (ack, done) = oneshot::channel();
-        if self.shared.commands.send(Command::Flush(ack)).is_err() {
+        if self.shared.commands.send(command(ack)).is_err() {
             return Err(self.writer_gone());
         }
         match done.await {

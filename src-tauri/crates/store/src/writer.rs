@@ -50,6 +50,9 @@ pub(crate) enum Command {
     Training(Box<crate::TrainingRecord>),
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<Result<(), StoreError>>),
+    /// Answered once every session and turn write queued before it is
+    /// committed, without waiting for the learning loops' writes.
+    FlushTurns(oneshot::Sender<Result<(), StoreError>>),
     /// Commit what is queued up to here, then stop.
     Shutdown,
 }
@@ -70,13 +73,24 @@ impl Command {
             Command::Schedule(r) => r.describe(),
             Command::Curation(c) => c.describe(),
             Command::Training(t) => t.describe(),
-            Command::Flush(_) => "a flush".to_owned(),
+            Command::Flush(_) | Command::FlushTurns(_) => "a flush".to_owned(),
             Command::Shutdown => "a shutdown".to_owned(),
         }
     }
 
     fn is_write(&self) -> bool {
-        !matches!(self, Command::Flush(_) | Command::Shutdown)
+        !matches!(
+            self,
+            Command::Flush(_) | Command::FlushTurns(_) | Command::Shutdown
+        )
+    }
+
+    /// The conversation's own writes, which answers wait for.
+    fn is_conversation(&self) -> bool {
+        matches!(
+            self,
+            Command::SessionStarted(_) | Command::Turn(_) | Command::SessionEnded { .. }
+        )
     }
 }
 
@@ -93,6 +107,19 @@ impl FailureTally {
         tracing::error!(path = %path.display(), error = %reason, "store write failed; {what} was not recorded");
         self.failed += count;
         self.last_reason = Some(reason);
+    }
+
+    /// The answer for a turns-only flush; the failures stay for the next
+    /// full flush to report.
+    fn check(&self, path: &Path) -> Result<(), StoreError> {
+        if self.failed == 0 {
+            return Ok(());
+        }
+        Err(StoreError::WriteFailed {
+            path: path.to_path_buf(),
+            failed: self.failed,
+            reason: self.last_reason.clone().unwrap_or_default(),
+        })
     }
 
     /// The answer for a flush; resets the tally.
@@ -161,9 +188,9 @@ fn run(
                 Err(_) => break,
             }
         }
-        let writes = apply_batch(&mut conn, path, &mut tally, &mut batch);
+        let (transactions, writes) = apply_batch(&mut conn, path, &mut tally, &mut batch);
         if writes > 0 {
-            stats.transactions += 1;
+            stats.transactions += transactions;
             stats.writes += writes;
             checkpointer.committed();
         }
@@ -186,59 +213,88 @@ fn run(
     stats
 }
 
-/// Applies one batch in one transaction and answers its flushes after the
-/// commit. Returns how many write commands the batch held.
+/// Applies one batch and answers its flushes. The conversation's own writes
+/// (sessions and turns) go first, in a transaction of their own, and the
+/// answers waiting for them ([`Command::FlushTurns`]) are released before
+/// the learning loops' writes (judgements, evolutions, schedule, training)
+/// are applied: an answer never waits for learning. Learning writes only
+/// refer to turns, so committing turns first keeps every reference valid.
+/// Returns (transactions, write commands).
 fn apply_batch(
     conn: &mut Connection,
     path: &Path,
     tally: &mut FailureTally,
     batch: &mut Vec<Command>,
-) -> u64 {
+) -> (u64, u64) {
+    let mut conversation = Vec::new();
+    let mut learning = Vec::new();
+    let mut turn_flushes = Vec::new();
     let mut flushes = Vec::new();
-    let writes = batch.iter().filter(|c| c.is_write()).count() as u64;
-    if writes > 0 {
-        // IMMEDIATE takes the write lock up front, so a busy database is
-        // waited for (busy_timeout) here rather than failing half-way.
-        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Err(e) => tally.note(
+    for command in batch.drain(..) {
+        match command {
+            Command::Flush(ack) => flushes.push(ack),
+            Command::FlushTurns(ack) => turn_flushes.push(ack),
+            Command::Shutdown => {}
+            command if command.is_conversation() => conversation.push(command),
+            command => learning.push(command),
+        }
+    }
+    let mut transactions = 0;
+    let first = commit(conn, path, tally, &conversation);
+    transactions += u64::from(first > 0);
+    for ack in turn_flushes {
+        // The flusher may have given up waiting; nothing to tell it then.
+        let _ = ack.send(tally.check(path));
+    }
+    let second = commit(conn, path, tally, &learning);
+    transactions += u64::from(second > 0);
+    for ack in flushes {
+        let _ = ack.send(tally.take(path));
+    }
+    (transactions, first + second)
+}
+
+/// Applies `commands` in one transaction. Returns how many there were.
+fn commit(
+    conn: &mut Connection,
+    path: &Path,
+    tally: &mut FailureTally,
+    commands: &[Command],
+) -> u64 {
+    let writes = commands.len() as u64;
+    if writes == 0 {
+        return 0;
+    }
+    // IMMEDIATE takes the write lock up front, so a busy database is
+    // waited for (busy_timeout) here rather than failing half-way.
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            tally.note(
                 path,
                 &format!("a batch of {writes} write(s)"),
                 writes,
                 format!("could not start a transaction: {e}"),
-            ),
-            Ok(mut tx) => {
-                let mut applied = 0;
-                for command in batch.drain(..) {
-                    if let Command::Flush(ack) = command {
-                        flushes.push(ack);
-                    } else if command.is_write() {
-                        // A savepoint per command: one bad command (say a
-                        // duplicate request id) is undone alone and does not
-                        // take the rest of the batch with it.
-                        match apply_in_savepoint(&mut tx, &command) {
-                            Ok(()) => applied += 1,
-                            Err(e) => tally.note(path, &command.describe(), 1, e.to_string()),
-                        }
-                    }
-                }
-                if let Err(e) = tx.commit() {
-                    tally.note(
-                        path,
-                        &format!("a batch of {applied} write(s)"),
-                        applied,
-                        format!("could not commit: {e}"),
-                    );
-                }
-            }
+            );
+            return writes;
+        }
+    };
+    let mut applied = 0;
+    for command in commands {
+        // A savepoint per command: one bad command (say a duplicate request
+        // id) is undone alone and does not take the rest of the batch with it.
+        match apply_in_savepoint(&mut tx, command) {
+            Ok(()) => applied += 1,
+            Err(e) => tally.note(path, &command.describe(), 1, e.to_string()),
         }
     }
-    flushes.extend(batch.drain(..).filter_map(|c| match c {
-        Command::Flush(ack) => Some(ack),
-        _ => None,
-    }));
-    for ack in flushes {
-        // The flusher may have given up waiting; nothing to tell it then.
-        let _ = ack.send(tally.take(path));
+    if let Err(e) = tx.commit() {
+        tally.note(
+            path,
+            &format!("a batch of {applied} write(s)"),
+            applied,
+            format!("could not commit: {e}"),
+        );
     }
     writes
 }
@@ -271,7 +327,7 @@ fn apply(conn: &Connection, command: &Command) -> rusqlite::Result<()> {
         Command::Schedule(r) => crate::schedule::apply(conn, r),
         Command::Curation(c) => crate::curation::apply(conn, c),
         Command::Training(t) => crate::training::apply(conn, t),
-        Command::Flush(_) | Command::Shutdown => Ok(()),
+        Command::Flush(_) | Command::FlushTurns(_) | Command::Shutdown => Ok(()),
     }
 }
 
@@ -597,6 +653,49 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(turns, 300);
+    }
+
+    #[test]
+    fn turns_commit_before_learning_writes_and_their_flush_does_not_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let conn = schema::open_for_writing(&path).unwrap();
+        let (commands, queue) = mpsc::channel();
+        // Learning writes queued before and after a turn, then both kinds of
+        // flush, all in one batch.
+        commands.send(Command::SetSkillGeneration(3)).unwrap();
+        commands
+            .send(Command::Turn(Box::new(turn("s1", 0, &[]))))
+            .unwrap();
+        let (turns_ack, mut turns_done) = oneshot::channel();
+        commands.send(Command::FlushTurns(turns_ack)).unwrap();
+        commands.send(Command::SetSkillGeneration(4)).unwrap();
+        let (ack, mut done) = oneshot::channel();
+        commands.send(Command::Flush(ack)).unwrap();
+        drop(commands);
+        let stats = spawn(
+            conn,
+            path.clone(),
+            queue,
+            crate::checkpoint::spawn(&path).unwrap(),
+        )
+        .unwrap()
+        .join()
+        .unwrap();
+        // One transaction for the conversation, one for learning.
+        assert_eq!(
+            stats,
+            WriterStats {
+                transactions: 2,
+                writes: 3
+            }
+        );
+        assert!(matches!(turns_done.try_recv(), Ok(Ok(()))));
+        assert!(matches!(done.try_recv(), Ok(Ok(()))));
+        assert_eq!(count_turns(&path), 1);
+        // Learning writes keep their own order.
+        let reader = crate::StoreReader::open(&path).unwrap();
+        assert_eq!(reader.skill_generation().unwrap(), 4);
     }
 
     #[test]

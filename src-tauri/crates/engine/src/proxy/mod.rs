@@ -136,7 +136,7 @@ impl ProxyState {
     /// does), so a turn the client has received survives a kill -9. Bounded,
     /// so a stuck disk delays an answer but never withholds it.
     pub async fn wait_for_commit(&self) {
-        match tokio::time::timeout(COMMIT_WAIT, self.store.flush()).await {
+        match tokio::time::timeout(COMMIT_WAIT, self.store.flush_turns()).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::error!(%error, "recording the turn failed"),
             Err(_) => tracing::warn!(
