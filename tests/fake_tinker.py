@@ -20,6 +20,9 @@ Fault injection (all one-shot unless noted):
 * ``expire(kind)``        the next poll of a future of ``kind`` (e.g.
                           ``"Sample"``, ``"OptimStep"``) answers 410 and forgets it
 * ``try_again_polls``     polls answering ``try_again`` before each result (default 1)
+* ``hold(kind)`` / ``release(kind)``  futures of ``kind`` answer ``try_again`` until
+                          released (the request is "running" on the service);
+                          ``held_polls(kind)`` counts the polls answered so
 * ``metadata_first``      answer the first allowed poll with ``complete_metadata``
 * ``drop_session(id)``    the session ends: heartbeats and its requests get 410
 * ``session_timeout``     seconds without a heartbeat after which a session ends
@@ -378,6 +381,8 @@ class FakeTinker:
         self.sample_script: Callable[[list[int], SamplingSession], Any] | None = None
         self._faults: list[_Fault] = []
         self._expire: list[str] = []
+        self._held: set[str] = set()
+        self._held_polls: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._server = _Server((host, port), self)
         self._thread: threading.Thread | None = None
@@ -434,6 +439,21 @@ class FakeTinker:
     def expire(self, kind: str) -> None:
         with self.lock:
             self._expire.append(kind)
+
+    def hold(self, kind: str) -> None:
+        """Futures of ``kind`` (e.g. ``"OptimStep"``) stay unfinished until :meth:`release`."""
+        with self.lock:
+            self._held.add(kind)
+            self._held_polls[kind] = 0
+
+    def release(self, kind: str) -> None:
+        with self.lock:
+            self._held.discard(kind)
+
+    def held_polls(self, kind: str) -> int:
+        """Polls of a held ``kind`` answered ``try_again`` since :meth:`hold`."""
+        with self.lock:
+            return self._held_polls.get(kind, 0)
 
     def drop_session(self, session_id: str | None = None) -> None:
         with self.lock:
@@ -930,7 +950,10 @@ class FakeTinker:
                 del self.futures[rid]
                 raise _Reply(410, {"detail": "the promise has expired"})
             f.polls += 1
-            try_again = f.polls <= self.try_again_polls
+            held = f.kind in self._held
+            if held:
+                self._held_polls[f.kind] = self._held_polls.get(f.kind, 0) + 1
+            try_again = held or f.polls <= self.try_again_polls
             metadata = (not try_again and self.metadata_first and allow_metadata and not f.metadata_sent)
             if metadata:
                 f.metadata_sent = True

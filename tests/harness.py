@@ -80,6 +80,9 @@ def clean_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]
     env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_ENV_PREFIXES)}
     env["METACLAW_HOME"] = str(home)
     env.setdefault("NO_COLOR", "1")
+    # Keys go to the secrets file, never the developer's own keychain
+    # (test_api.py turns a private Secret Service on explicitly).
+    env.setdefault("METACLAW_KEYCHAIN", "off")
     if extra:
         env.update(extra)
     return env

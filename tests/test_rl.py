@@ -11,7 +11,11 @@ whole and streamed) → the judge scores the finished sessions → a batch of 2
 is full → forward-backward / optim-step / sampler save (+ a checkpoint, as
 `rl.save_every` is 1) → the new sampler answers new sessions while a session
 that started before the swap keeps version 0. `auto`: a full batch does not
-train outside a window; `schedule train-now` opens one and the step runs.
+train outside a window; `schedule train-now` opens one and the step runs; a
+pause while a step's request runs on the service ends the step at the next
+safe point and its batch outlives a restart. The client's sampling settings
+(temperature, top-p/k, seed, stop strings, max tokens) reach the sampler;
+`n` above 1 is refused.
 """
 
 from __future__ import annotations
@@ -540,3 +544,105 @@ def test_auto_mode_steps_only_in_a_window(proxies, tinker, judge, model):
     # A new session samples from the new policy.
     fresh = ask(client, f"auto-new-{m}", f"hi {m}", stream=False)
     assert fresh["content"] == "Plain answer from policy v1.", fresh
+
+
+def auto_settings(tinker: FakeTinker, judge: ScriptedJudge, model: Model) -> dict:
+    # No sleep hours, a long idle threshold and no display: no window opens by itself.
+    return {"scheduler.sleep_start": "", "scheduler.idle_threshold_minutes": 600,
+            "scheduler.min_window_minutes": 0, **rl_settings(tinker, judge, model, "auto")}
+
+
+def trainer_work(srv) -> list[dict]:
+    """The trainer's finished pieces of work in today's timeline, oldest first."""
+    day = srv.mc.json("schedule", "timeline", "--json")
+    return [work for window in day["windows"] for work in window["work"]
+            if work["worker"] == "trainer" and work["outcome"] is not None]
+
+
+def test_auto_mode_a_pause_mid_step_keeps_the_batch_across_a_restart(proxies, tinker, judge, model):
+    tinker.script_samples(policy_script(model))
+    srv = proxies.start("openai", auto_settings(tinker, judge, model), name="auto-pause", env_extra={"DISPLAY": ""})
+    client = srv.openai()
+    m = uid()
+    for i, tag in enumerate(["GOOD", "BAD"]):
+        r = ask(client, f"pause-{i}-{m}", f"{tag}-{m} weather in Paris?", stream=False, done=True)
+        assert r["tool_calls"] == [("get_weather", TOOL_ARGS)], r
+    batch = wait_until(lambda: (p := srv.mc.json("train", "status", "--json")["summary"]["pending_turns"])
+                       and len(p) == 2 and p, STEP_DEADLINE, 0.3, "a full batch pending")
+
+    # The optimizer step "runs" on the service until released: the step is
+    # in flight when the user pauses learning.
+    tinker.hold("OptimStep")
+    assert "training window opened" in srv.mc.run("schedule", "train-now").stdout
+    wait_until(lambda: tinker.held_polls("OptimStep") >= 1, STEP_DEADLINE, 0.1,
+               "the step waiting on its optimizer step")
+    assert len(requests_to(tinker, "forward_backward")) == 1
+    assert "learning paused until" in srv.mc.run("schedule", "pause", "--for", "2h").stdout
+    # The request already submitted is awaited; the step stops before the next one.
+    tinker.release("OptimStep")
+    work = wait_until(lambda: trainer_work(srv), STEP_DEADLINE, 0.3, "the trainer's work to end")
+    assert [w["outcome"] for w in work] == ["paused"], work
+    assert "paused with 2 turns kept" in (work[0]["summary"] or ""), work
+    assert len(requests_to(tinker, "optim_step")) == 1
+    assert requests_to(tinker, "save_weights_for_sampler") == [], "the paused step saved a sampler"
+    status = srv.mc.json("train", "status", "--json")["summary"]
+    assert status["pending_turns"] == batch and status["trained_steps"] == 0, status
+    assert srv.mc.json("schedule", "status", "--json")["status"]["state"] == "waiting"
+
+    # A restart keeps the batch (the service's half-done step is not reused).
+    srv.stop()
+    srv = ProxyServer(srv.mc, "auto-pause-restarted", {"DISPLAY": ""}).start()
+    proxies.servers.append(srv)
+    assert srv.mc.json("train", "status", "--json")["summary"]["pending_turns"] == batch
+    assert trained_steps(srv) == []
+
+    # The next window trains that very batch, from the start, on a new connection.
+    srv.mc.run("schedule", "resume")
+    srv.mc.run("schedule", "train-now")
+    steps = wait_until(lambda: trained_steps(srv), STEP_DEADLINE, 0.3, "the kept batch trained")
+    assert len(steps) == 1 and steps[0]["turn_ids"] == batch, (steps, batch)
+    assert (steps[0]["policy_before"], steps[0]["policy_after"]) == (0, 1)
+    assert len(requests_to(tinker, "create_session")) >= 2
+    assert len(requests_to(tinker, "forward_backward")) == 2
+    assert len(requests_to(tinker, "optim_step")) == 2
+    assert srv.mc.json("train", "status", "--json")["summary"]["pending_turns"] == []
+    assert tinker.violations == []
+
+
+def test_the_clients_sampling_settings_reach_the_sampler(proxies, tinker, judge, model):
+    import openai
+
+    answer = "It is sunny in Paris. END of the answer"
+    tinker.script_samples(lambda prompt, sampler: model.ids(answer) + [model.im_end])
+    settings = rl_settings(tinker, judge, model, "rl")
+    settings["prm.enabled"] = False
+    srv = proxies.start("openai", settings, name="rl-params")
+    client = srv.openai()
+    r = client.chat.completions.create(
+        model="policy", messages=[{"role": "user", "content": "Weather?"}], temperature=0.25, top_p=0.5,
+        seed=11, max_tokens=40, stop=["END"], extra_body={"top_k": 7}, extra_headers={"X-Session-Id": uid()})
+    assert r.choices[0].message.content == "It is sunny in Paris. ", r
+    assert r.choices[0].finish_reason == "stop"
+    params = requests_to(tinker, "asample")[-1].body["sampling_params"]
+    assert params == {"max_tokens": 40, "seed": 11, "stop": ["END", "<|im_end|>"],
+                      "temperature": 0.25, "top_k": 7, "top_p": 0.5}, params
+
+    # Streamed, without settings: the model's stop token ids and the defaults.
+    col = Collector(client.chat.completions.create(
+        model="policy", messages=[{"role": "user", "content": "Again?"}], stream=True,
+        extra_headers={"X-Session-Id": uid()}))
+    col.run()
+    assert col.error is None, col.error
+    text = "".join(c.choices[0].delta.content or "" for c in col.items if c.choices)
+    assert text == answer, text
+    params = requests_to(tinker, "asample")[-1].body["sampling_params"]
+    assert params["stop"] == [model.im_end], params
+    assert (params["temperature"], params["top_p"], params["top_k"]) == (1.0, 1.0, -1), params
+
+    # Several choices cannot come from one sample: a clear 400, nothing sampled.
+    before = len(requests_to(tinker, "asample"))
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="policy", messages=[{"role": "user", "content": "Two?"}], n=2,
+                                       extra_headers={"X-Session-Id": uid()})
+    assert "n: is 2, but the policy being trained answers with one sample per request" in str(refused.value)
+    assert len(requests_to(tinker, "asample")) == before

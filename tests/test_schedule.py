@@ -118,7 +118,7 @@ def test_pause_resume_and_train_now(proxies, xvfb):
     # No background worker exists in skills_only mode: said plainly.
     p = srv.mc.run("schedule", "train-now", check=False)
     assert p.returncode != 0
-    assert "no background worker" in p.stderr
+    assert "nothing to run" in p.stderr
 
     p = srv.mc.run("schedule", "pause", "--for", "soon", check=False)
     assert p.returncode != 0 and "--for" in p.stderr

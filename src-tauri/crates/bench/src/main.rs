@@ -6,32 +6,22 @@
 
 mod corpus;
 mod load;
+mod serve;
 mod upstream;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use metaclaw_skills::LibrarySnapshot;
+use serve::{configure, metaclaw_binary, start_proxy};
 
 const RATE: u32 = 1_000;
 const PHASE: Duration = Duration::from_secs(3);
 const PHASES: usize = 4;
 const TTFB_SAMPLES: usize = 300;
-
-struct Proxy {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -218,19 +208,6 @@ async fn latency(
     )
 }
 
-/// `metaclaw config set` for each pair.
-fn configure(binary: &Path, home: &Path, settings: &[(&str, &str)]) -> anyhow::Result<()> {
-    for (key, value) in settings {
-        let status = Command::new(binary)
-            .args(["config", "set", key, value])
-            .env("METACLAW_HOME", home)
-            .stdout(Stdio::null())
-            .status()?;
-        anyhow::ensure!(status.success(), "metaclaw config set {key} failed");
-    }
-    Ok(())
-}
-
 /// How many evolutions ran, read from the database.
 fn evolutions(home: &Path) -> anyhow::Result<usize> {
     let conn = rusqlite::Connection::open(home.join("metaclaw.db"))?;
@@ -304,40 +281,6 @@ fn retrieval_times() -> load::Percentiles {
     load::percentiles(samples)
 }
 
-async fn start_proxy(binary: &Path, home: &Path) -> anyhow::Result<(Proxy, Duration)> {
-    let port = free_port()?;
-    let log = std::fs::File::create(home.join("serve.log"))?;
-    let started = Instant::now();
-    let child = Command::new(binary)
-        .args(["serve", "--port", &port.to_string()])
-        .env("METACLAW_HOME", home)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .context("starting metaclaw serve")?;
-    let proxy = Proxy { child, port };
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Ok(response) = client.get(&url).send().await {
-            if response.status().is_success() {
-                return Ok((proxy, started.elapsed()));
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    bail!(
-        "metaclaw serve did not become healthy; see {}",
-        home.join("serve.log").display()
-    )
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
@@ -351,17 +294,4 @@ fn rss_mb(pid: u32) -> anyhow::Result<f64> {
 
 fn elapsed_ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// `METACLAW_BIN`, or the `metaclaw` built next to this benchmark.
-fn metaclaw_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("METACLAW_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let sibling = std::env::current_exe()?.with_file_name("metaclaw");
-    anyhow::ensure!(
-        sibling.exists(),
-        "build the proxy first: cargo build --release -p metaclaw-cli"
-    );
-    Ok(sibling)
 }

@@ -29,6 +29,8 @@ enum Command {
     /// Show or change settings.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Open the dashboard of the running server in the browser.
+    Dashboard(commands::dashboard::DashboardArgs),
     /// Inspect the skill library.
     #[command(subcommand)]
     Skills(commands::skills::SkillsCommand),
@@ -68,6 +70,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Status { json } => commands::status::run(json).await,
             Command::Config(command) => commands::config::run(command),
+            Command::Dashboard(args) => commands::dashboard::run(args).await,
             Command::Skills(command) => commands::skills::run(command),
             Command::Sessions(command) => commands::sessions::run(command),
             Command::Calendar(command) => commands::calendar::run(command).await,

@@ -16,6 +16,8 @@ pub mod proxy;
 pub mod schedule;
 pub mod secret;
 pub mod session;
+pub mod settings;
+pub mod skill_actions;
 pub mod status;
 pub mod train;
 pub mod upstream;
@@ -119,7 +121,8 @@ impl Engine {
         // In rl/auto the policy answers main turns: its tokenizer must load
         // now, not at the first request.
         let policy = if config.trains() {
-            let mut policy = proxy::PolicyRegistry::open(&config.rl)?;
+            let mut policy =
+                proxy::PolicyRegistry::open(&config.rl, &paths.tokenizer_cache_dir(), &env_var)?;
             if let Some((version, path)) = train::newest_saved_sampler(&store.reader()?)? {
                 tracing::info!(version, "answering with the saved policy");
                 policy = policy.resuming(version, path);
@@ -150,6 +153,7 @@ impl Engine {
                 skill_generation,
             )
             .with_admin_token(admin_token)
+            .with_paths(paths.clone())
             .with_policy(policy),
         );
         Ok(Engine {
@@ -200,6 +204,7 @@ impl Engine {
             .map(|evolver| learning.spawn(evolve::run(self.state.clone(), evolver)));
         let (scheduler, scheduling) = schedule::start(
             &self.state.config,
+            self.state.live_handle(),
             &self.paths,
             &self.state.store,
             &self.state.events,
@@ -284,12 +289,23 @@ impl Engine {
                 let source = train::StoreExamples {
                     database: self.state.store.path().to_path_buf(),
                 };
-                let trainer =
+                let mut trainer =
                     train::Trainer::new(settings, self.state.store.clone(), Arc::new(source));
-                Some(match &self.state.policy {
-                    Some(policy) => trainer.with_publisher(policy.publisher()),
-                    None => trainer,
-                })
+                if let Some(policy) = &self.state.policy {
+                    trainer = trainer.with_publisher(policy.publisher());
+                }
+                match train::Teacher::from_config(&self.state.config.opd) {
+                    Ok(Some(teacher)) => {
+                        tracing::info!(teacher = %self.state.config.opd.teacher_model, "training distils from a teacher model (opd)");
+                        trainer = trainer.with_teacher(teacher);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "the trainer does not run");
+                        return None;
+                    }
+                }
+                Some(trainer)
             }
             Err(error) => {
                 tracing::warn!(%error, "the trainer does not run");

@@ -12,6 +12,7 @@ pub const HOME_ENV: &str = "METACLAW_HOME";
 pub struct AppPaths {
     config_dir: PathBuf,
     data_dir: PathBuf,
+    cache_dir: PathBuf,
 }
 
 impl AppPaths {
@@ -25,6 +26,7 @@ impl AppPaths {
         Ok(AppPaths {
             config_dir: dirs.config_dir().to_path_buf(),
             data_dir: dirs.data_dir().to_path_buf(),
+            cache_dir: dirs.cache_dir().to_path_buf(),
         })
     }
 
@@ -33,7 +35,18 @@ impl AppPaths {
         AppPaths {
             config_dir: home.to_path_buf(),
             data_dir: home.to_path_buf(),
+            cache_dir: home.join("cache"),
         }
+    }
+
+    /// The folder of the config file, the secrets file and the admin token.
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    /// Deleted skills are moved here, so nothing the user deletes is lost.
+    pub fn skill_trash_dir(&self) -> PathBuf {
+        self.data_dir.join("trash").join("skills")
     }
 
     pub fn config_file(&self) -> PathBuf {
@@ -63,6 +76,13 @@ impl AppPaths {
     pub fn calendar_cache_dir(&self) -> PathBuf {
         self.data_dir.join("calendar-cache")
     }
+
+    /// Files fetched from the network that can be fetched again: the base
+    /// model's tokenizer when `rl.tokenizer` names a model on the hub, one
+    /// folder per model (`Qwen--Qwen3-4B-Instruct-2507`).
+    pub fn tokenizer_cache_dir(&self) -> PathBuf {
+        self.cache_dir.join("tokenizers")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +105,10 @@ mod tests {
         assert_eq!(
             paths.calendar_cache_dir(),
             Path::new("/tmp/mc/calendar-cache")
+        );
+        assert_eq!(
+            paths.tokenizer_cache_dir(),
+            Path::new("/tmp/mc/cache/tokenizers")
         );
     }
 }

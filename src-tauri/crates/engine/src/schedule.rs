@@ -142,6 +142,7 @@ async fn setup(
 /// calendars fresh. The returned tasks run until aborted.
 pub async fn start(
     config: &Config,
+    live: Arc<arc_swap::ArcSwap<Config>>,
     paths: &AppPaths,
     store: &Store,
     events: &EventBus,
@@ -165,15 +166,14 @@ pub async fn start(
         "scheduler signals"
     );
     let (handle, task) = scheduler::spawn(setup);
-    let mut tasks = vec![task];
-    if !config.scheduler.calendars.is_empty() {
-        tasks.push(tokio::spawn(refresh_calendars(
-            handle.clone(),
-            config.scheduler.clone(),
-            paths.clone(),
-        )));
-    }
-    Ok((handle, tasks))
+    // Runs even without calendars: the settings may add one later.
+    let refresher = tokio::spawn(refresh_calendars(
+        handle.clone(),
+        live,
+        events.clone(),
+        paths.clone(),
+    ));
+    Ok((handle, vec![task, refresher]))
 }
 
 /// What the scheduler would say right now, for `metaclaw schedule status`
@@ -210,21 +210,56 @@ impl Journal for NoJournal {
     fn paused_until(&self, _: Option<DateTime<Utc>>) {}
 }
 
-/// Loads the calendars now and again every `scheduler.calendar_refresh_minutes`.
-/// Subscriptions use conditional requests, so an unchanged feed costs one
-/// small round trip; a failing one keeps its last good copy.
-async fn refresh_calendars(handle: SchedulerHandle, config: SchedulerConfig, paths: AppPaths) {
-    let period = Duration::from_secs_f64(config.calendar_refresh_minutes * 60.0);
+/// Loads the calendars now and again every `scheduler.calendar_refresh_minutes`,
+/// and at once when the settings change them. Subscriptions use conditional
+/// requests, so an unchanged feed costs one small round trip; a failing one
+/// keeps its last good copy. A source that stops loading is announced once
+/// (until it loads again), since only the user can fix it.
+async fn refresh_calendars(
+    handle: SchedulerHandle,
+    live: Arc<arc_swap::ArcSwap<Config>>,
+    events: EventBus,
+    paths: AppPaths,
+) {
+    let mut changes = events.subscribe();
+    let mut broken: std::collections::HashSet<String> = Default::default();
     loop {
-        let (calendar, sources) = load_calendars(&config, &paths).await;
+        let config: SchedulerConfig = live.load().scheduler.clone();
+        let (calendar, sources) = if config.calendars.is_empty() {
+            Default::default()
+        } else {
+            load_calendars(&config, &paths).await
+        };
+        let mut now_broken = std::collections::HashSet::new();
         for source in &sources {
             if let SourceStatus::Broken { reason } = &source.status {
                 tracing::warn!(source = %source.name, %reason, "calendar unusable");
+                if !broken.contains(&source.name) {
+                    events.publish(EngineEvent::ActionNeeded {
+                        kind: "calendar".to_owned(),
+                        message: format!("the calendar {} cannot be read: {reason}", source.name),
+                    });
+                }
+                now_broken.insert(source.name.clone());
             }
         }
+        broken = now_broken;
         let expanded = Expanded::around(calendar, Utc::now());
         handle.set_calendar(Arc::new(expanded) as SharedCalendar, sources);
-        tokio::time::sleep(period).await;
+        let period = Duration::from_secs_f64(config.calendar_refresh_minutes * 60.0);
+        let next = tokio::time::sleep(period);
+        tokio::pin!(next);
+        loop {
+            tokio::select! {
+                () = &mut next => break,
+                event = changes.recv() => match event {
+                    Ok(EngineEvent::SettingsChanged { keys })
+                        if crate::settings::touches_calendars(&keys) => break,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
     }
 }
 
@@ -356,4 +391,20 @@ pub fn timeline(
         meetings: calendar.busy_in(day),
         windows: reader.schedule_windows(from_ms, to_ms)?,
     })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainNowError {
+    #[error("the scheduler is not running (it starts with `metaclaw serve` or the tray app)")]
+    NotRunning,
+    #[error(transparent)]
+    Refused(#[from] metaclaw_schedule::scheduler::ScheduleError),
+}
+
+/// Opens a training window now, whatever the signals say: `metaclaw train
+/// now`, the tray's "Train now" and the dashboard's button all land here.
+pub async fn train_now(scheduler: Option<SchedulerHandle>) -> Result<(), TrainNowError> {
+    let scheduler = scheduler.ok_or(TrainNowError::NotRunning)?;
+    scheduler.train_now().await?;
+    Ok(())
 }

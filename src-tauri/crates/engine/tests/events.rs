@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::routing::post;
 use axum::Router;
+use metaclaw_engine::api::AdminToken;
 use metaclaw_engine::config::Config;
 use metaclaw_engine::events::EngineEvent;
 use metaclaw_engine::paths::AppPaths;
@@ -127,10 +128,19 @@ async fn a_quiet_session_ends_as_idle() {
 
 #[tokio::test]
 async fn events_stream_to_http_subscribers() {
-    let (_home, url, _events) = start(30.0).await;
+    let (home, url, _events) = start(30.0).await;
     let events_url = url.replace("/v1/chat/completions", "/api/events");
     let client = reqwest::Client::new();
-    let mut stream = client.get(&events_url).send().await.unwrap();
+    // Nobody listens without the admin token (no proxy key is set here).
+    let refused = client.get(&events_url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let token = AdminToken::read(&AppPaths::under(home.path())).unwrap();
+    let mut stream = client
+        .get(&events_url)
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     client.post(&url).json(&chat(true)).send().await.unwrap();
     let mut received = String::new();

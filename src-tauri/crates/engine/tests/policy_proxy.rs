@@ -323,6 +323,102 @@ async fn an_unreachable_service_is_a_503_in_the_clients_format() {
     );
 }
 
+#[tokio::test]
+async fn the_clients_sampling_settings_reach_the_sampler_and_n_above_1_is_refused() {
+    let running = start().await;
+    let answer = "It is sunny in Paris. END of the answer";
+    let mut sampled = model::bytes(answer);
+    sampled.push(model::IM_END);
+    running.fake.script_samples(&sampled);
+    let specials = ["<|im_end|>", "<|endoftext|>"];
+
+    // OpenAI, whole: every setting goes to the sampler; the stop string
+    // ends the answer and is not shown.
+    let whole: Value = running
+        .post(
+            "/v1/chat/completions",
+            "s-params",
+            json!({"model": "policy", "max_tokens": 50, "temperature": 0.3, "top_p": 0.8,
+                "top_k": 20, "seed": 42, "stop": ["END"], "n": 1,
+                "messages": [{"role": "user", "content": "Weather?"}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        whole["choices"][0]["message"]["content"], "It is sunny in Paris. ",
+        "{whole}"
+    );
+    assert_eq!(whole["choices"][0]["finish_reason"], "stop");
+    let asked = running.fake.requests_to("asample");
+    assert_eq!(
+        asked[0].json["sampling_params"],
+        json!({"max_tokens": 50, "seed": 42, "stop": ["END", specials[0], specials[1]],
+               "temperature": 0.3, "top_k": 20, "top_p": 0.8})
+    );
+
+    // Anthropic, streamed: `stop_sequences`, and top_k 0 means no cut.
+    let text = running
+        .post(
+            "/v1/messages",
+            "s-params-2",
+            json!({"model": "policy", "max_tokens": 30, "stream": true, "top_k": 0,
+                "stop_sequences": ["Paris"],
+                "messages": [{"role": "user", "content": "Weather?"}]}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let streamed: String = sse_data(&text)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|e| e["delta"]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(streamed, "It is sunny in ");
+    let params = &running.fake.requests_to("asample")[1].json["sampling_params"];
+    assert_eq!(params["stop"], json!(["Paris", specials[0], specials[1]]));
+    assert_eq!(
+        (params["top_k"].clone(), params["max_tokens"].clone()),
+        (json!(-1), json!(30))
+    );
+    assert!(params.get("seed").is_none(), "{params}");
+
+    // The stored response ends with the token that completed the stop
+    // string: what was sampled past it is neither shown nor trained on.
+    running.state.store.flush().await.unwrap();
+    let reader = running.state.store.reader().unwrap();
+    let turn = &reader
+        .session(&running.session_id("s-params"))
+        .unwrap()
+        .unwrap()
+        .turns[0];
+    let tokens = reader.turn_tokens(turn.id).unwrap().unwrap();
+    assert_eq!(
+        tokens.response_tokens,
+        model::bytes("It is sunny in Paris. END")
+    );
+    assert_eq!(tokens.logprobs.len(), tokens.response_tokens.len());
+
+    // n = 2 is refused before anything is sampled, in the client's format.
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", running.base))
+        .json(&json!({"model": "policy", "n": 2,
+            "messages": [{"role": "user", "content": "Two answers?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("n: is 2, but the policy being trained"),
+        "{message}"
+    );
+    assert_eq!(running.fake.requests_to("asample").len(), 2);
+}
+
 #[test]
 fn a_missing_tokenizer_folder_fails_at_start_naming_the_key() {
     let home = tempfile::tempdir().unwrap();

@@ -3,17 +3,24 @@
 //! The trainer end to end against an in-process fake Tinker service (the
 //! client crate's fake, same wire format): scored turns with policy tokens
 //! recorded through a real store, steps that train, record and checkpoint,
-//! support-set turns that never reach a datum, and a paused step whose
-//! batch outlives a restart.
+//! support-set turns that never reach a datum, a paused step whose batch
+//! outlives a restart, on-policy distillation against a local fake teacher
+//! (an OpenAI-format completions server), and the training events a
+//! running engine publishes.
 
 use metaclaw_tinker::testing as support;
+
+#[path = "../../policy/tests/common/mod.rs"]
+mod model;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use metaclaw_engine::config::RlConfig;
+use metaclaw_engine::config::{OpdConfig, RlConfig};
 use metaclaw_engine::secret::Secret;
-use metaclaw_engine::train::{StepReport, StoreExamples, TrainSettings, Trainer};
+use metaclaw_engine::train::{
+    StepReport, StoreExamples, Teacher, TrainSettings, Trainer, REVERSE_KL_METRIC,
+};
 use metaclaw_store::{
     CheckpointKind, JudgeVote, JudgementRecord, StepOutcome, Store, TrainingRecord, TurnRecord,
     TurnStatus, TurnTokens, TurnType,
@@ -152,7 +159,9 @@ async fn steps_train_record_and_checkpoint_and_skip_support_set_turns() {
         StepReport::Trained {
             step: 1,
             policy_version: 1,
-            checkpoint: None
+            checkpoint: None,
+            reward_mean: Some(0.0),
+            turns: 2,
         }
     );
     let second = trainer.try_step(0, None, &never).await.unwrap();
@@ -160,6 +169,7 @@ async fn steps_train_record_and_checkpoint_and_skip_support_set_turns() {
         step: 2,
         policy_version: 2,
         checkpoint: Some(saved),
+        ..
     } = second
     else {
         panic!("{second:?}");
@@ -269,7 +279,9 @@ async fn a_paused_step_keeps_its_batch_across_a_restart() {
         StepReport::Trained {
             step: 1,
             policy_version: 1,
-            checkpoint: None
+            checkpoint: None,
+            reward_mean: Some(0.0),
+            turns: 2,
         }
     );
     store.flush().await.unwrap();
@@ -286,4 +298,333 @@ async fn a_paused_step_keeps_its_batch_across_a_restart() {
     assert_eq!(fake.requests_to("create_session").len(), 2);
     assert_eq!(fake.requests_to("forward_backward").len(), 2);
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+// ---------------------------------------------------------------- distillation
+
+/// How the fake teacher answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TeacherMode {
+    /// OpenAI's echo shape: `choices[0].logprobs.token_logprobs`.
+    Echo,
+    /// vLLM's `prompt_logprobs` shape.
+    PromptLogprobs,
+    /// HTTP 500.
+    Broken,
+    /// One log-prob short (another tokenizer, say).
+    Short,
+}
+
+/// What the fake teacher was sent: the `Authorization` header and the body.
+type TeacherRequests = Arc<std::sync::Mutex<Vec<(Option<String>, serde_json::Value)>>>;
+
+/// A local OpenAI-format completions server standing in for the teacher.
+/// Its log-prob of a token: −1.5 for the marks (≥ 1000), −0.25 for 7,
+/// −2 for anything else; the first echoed token has none.
+#[derive(Clone)]
+struct FakeTeacher {
+    url: String,
+    mode: Arc<std::sync::Mutex<TeacherMode>>,
+    requests: TeacherRequests,
+}
+
+fn teacher_logprob(token: u64) -> f64 {
+    match token {
+        7 => -0.25,
+        t if t >= 1_000 => -1.5,
+        _ => -2.0,
+    }
+}
+
+impl FakeTeacher {
+    async fn start() -> FakeTeacher {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        let teacher = FakeTeacher {
+            url: String::new(),
+            mode: Arc::new(std::sync::Mutex::new(TeacherMode::Echo)),
+            requests: Arc::default(),
+        };
+        let state = teacher.clone();
+        let app = axum::Router::new().route(
+            "/v1/completions",
+            axum::routing::post(
+                move |headers: HeaderMap, axum::Json(body): axum::Json<serde_json::Value>| {
+                    let state = state.clone();
+                    async move {
+                        let auth = headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        state.requests.lock().unwrap().push((auth, body.clone()));
+                        let tokens: Vec<u64> = body["prompt"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|t| t.as_u64().unwrap())
+                            .collect();
+                        let mode = *state.mode.lock().unwrap();
+                        let mut echo: Vec<serde_json::Value> = std::iter::once(serde_json::Value::Null)
+                            .chain(tokens[1..].iter().map(|&t| teacher_logprob(t).into()))
+                            .collect();
+                        let choice = match mode {
+                            TeacherMode::Broken => {
+                                return (StatusCode::INTERNAL_SERVER_ERROR, "teacher on fire")
+                                    .into_response()
+                            }
+                            TeacherMode::Short => {
+                                echo.pop();
+                                serde_json::json!({"index": 0, "text": "", "logprobs": {"token_logprobs": echo}})
+                            }
+                            TeacherMode::Echo => {
+                                // The generated token (max_tokens 1) follows the echo.
+                                echo.push((-0.5).into());
+                                serde_json::json!({"index": 0, "text": "", "logprobs": {"token_logprobs": echo}})
+                            }
+                            TeacherMode::PromptLogprobs => {
+                                let entries: Vec<serde_json::Value> = tokens
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, &t)| {
+                                        if i == 0 {
+                                            serde_json::Value::Null
+                                        } else {
+                                            serde_json::json!({
+                                                t.to_string(): {"logprob": teacher_logprob(t), "rank": 3},
+                                                "424242": {"logprob": -0.01, "rank": 1}
+                                            })
+                                        }
+                                    })
+                                    .collect();
+                                serde_json::json!({"index": 0, "text": "", "prompt_logprobs": entries})
+                            }
+                        };
+                        axum::Json(serde_json::json!({"id": "cmpl-1", "object": "text_completion",
+                            "model": body["model"], "choices": [choice]}))
+                        .into_response()
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeTeacher {
+            url: format!("http://{addr}/v1"),
+            ..teacher
+        }
+    }
+
+    fn set(&self, mode: TeacherMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn requests(&self) -> Vec<(Option<String>, serde_json::Value)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn distilling(trainer: Trainer, teacher: &FakeTeacher, kl_coef: f64) -> Trainer {
+    let opd = OpdConfig {
+        teacher_url: teacher.url.clone(),
+        teacher_model: "teacher-32b".into(),
+        kl_coef,
+        api_key: Secret::new("sk-teacher-0123456789abcdef"),
+        ..OpdConfig::default()
+    };
+    trainer.with_teacher(Teacher::from_config(&opd).unwrap().unwrap())
+}
+
+/// The per-position advantages of every datum the fake received.
+fn trained_advantages(fake: &Fake) -> Vec<Vec<f32>> {
+    fake.requests_to("forward_backward")
+        .iter()
+        .flat_map(|r| r.proto.clone().unwrap().data)
+        .map(|d| {
+            d.loss_fn_inputs["advantages"]
+                .dense
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+fn close(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4)
+}
+
+#[tokio::test]
+async fn distillation_folds_the_teachers_logprobs_into_the_advantages() {
+    let fake = Fake::start().await;
+    let teacher = FakeTeacher::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("metaclaw.db")).unwrap();
+    scored_turns(&store, 0, 4).await;
+    let mut trainer = distilling(trainer(&fake, &store, 2, 5), &teacher, 0.5);
+    let never = || false;
+    assert!(matches!(
+        trainer.try_step(0, None, &never).await.unwrap(),
+        StepReport::Trained { step: 1, .. }
+    ));
+    // The second batch through vLLM's prompt_logprobs shape: same numbers.
+    teacher.set(TeacherMode::PromptLogprobs);
+    assert!(matches!(
+        trainer.try_step(0, None, &never).await.unwrap(),
+        StepReport::Trained { step: 2, .. }
+    ));
+
+    // What the teacher was asked: the whole sequence, echoed, scored.
+    let asked = teacher.requests();
+    assert_eq!(asked.len(), 4);
+    for (auth, body) in &asked {
+        assert_eq!(auth.as_deref(), Some("Bearer sk-teacher-0123456789abcdef"));
+        assert_eq!(body["model"], "teacher-32b");
+        assert_eq!(body["echo"], true);
+        assert_eq!(body["logprobs"], 1);
+        assert_eq!(body["max_tokens"], 1);
+        let prompt: Vec<u64> = body["prompt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap())
+            .collect();
+        assert_eq!(&prompt[..3], &[1, 2, 3]);
+        assert_eq!(prompt[4], 7);
+    }
+
+    // Rewards +1 / −1 give advantages ±1. The sampler's log-probs −0.5,
+    // −0.25 against the teacher's −1.5, −0.25: KL 1 and 0, so with
+    // kl_coef 0.5 the response positions get A − 0.5 and A.
+    let advantages = trained_advantages(&fake);
+    assert_eq!(advantages.len(), 4);
+    for (i, a) in advantages.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            [0.0, 0.0, 0.5, 1.0]
+        } else {
+            [0.0, 0.0, -1.5, -1.0]
+        };
+        assert!(close(a, &want), "datum {i}: {a:?} vs {want:?}");
+    }
+    store.flush().await.unwrap();
+    let steps = store.reader().unwrap().training_steps(10).unwrap();
+    assert_eq!(steps.len(), 2);
+    for step in &steps {
+        assert_eq!(step.outcome, StepOutcome::Trained);
+        // Mean over the four response tokens: (1 + 0 + 1 + 0) / 4.
+        assert_eq!(step.metrics[REVERSE_KL_METRIC], 0.5, "{:?}", step.metrics);
+    }
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[tokio::test]
+async fn a_failing_teacher_fails_the_step_and_keeps_the_batch() {
+    let fake = Fake::start().await;
+    let teacher = FakeTeacher::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("metaclaw.db")).unwrap();
+    let ids = scored_turns(&store, 0, 2).await;
+    let mut trainer = distilling(trainer(&fake, &store, 2, 5), &teacher, 1.0);
+    let never = || false;
+
+    for (mode, words) in [
+        (TeacherMode::Broken, "HTTP 500: teacher on fire"),
+        (TeacherMode::Short, "use the policy's tokenizer"),
+    ] {
+        teacher.set(mode);
+        let report = trainer.try_step(0, None, &never).await.unwrap();
+        let StepReport::Failed { error, .. } = &report else {
+            panic!("{report:?}");
+        };
+        assert!(error.starts_with("opd teacher, turn "), "{error}");
+        assert!(error.contains(words), "{error}");
+        // Nothing reached the training service; the batch waits.
+        assert!(fake.requests_to("forward_backward").is_empty());
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.reader().unwrap().pending_training_turns().unwrap(),
+            ids
+        );
+    }
+    let reader = store.reader().unwrap();
+    let failed = reader.training_steps(10).unwrap();
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|s| s.outcome == StepOutcome::Failed));
+    // The rewards were known before the teacher failed.
+    assert_eq!(failed[0].reward_mean, Some(0.0));
+
+    teacher.set(TeacherMode::Echo);
+    let report = trainer.try_step(0, None, &never).await.unwrap();
+    assert!(matches!(report, StepReport::Trained { .. }), "{report:?}");
+    store.flush().await.unwrap();
+    assert!(reader.pending_training_turns().unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------- events
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_engine_announces_each_step_and_the_end_of_the_run() {
+    use metaclaw_engine::config::{Config, Mode};
+    use metaclaw_engine::events::EngineEvent;
+    use metaclaw_engine::paths::AppPaths;
+    use metaclaw_engine::Engine;
+
+    let fake = Fake::start().await;
+    fake.set_try_again_polls(0);
+    let model_dir = model::qwen_like_model(model::QWEN3_STYLE_TEMPLATE);
+    let home = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        mode: Mode::Rl,
+        ..Config::default()
+    };
+    config.rl.base_url = fake.url.clone();
+    config.rl.model = "Qwen/Qwen3-4B-Instruct-2507".into();
+    config.rl.tokenizer = model_dir.path().display().to_string();
+    config.rl.api_key = Secret::new(support::KEY);
+    config.rl.batch_size = 2;
+    config.skills.dir = home.path().join("library").display().to_string();
+    let engine = Engine::open(&AppPaths::under(home.path()), config).unwrap();
+    let state = engine.state().clone();
+    let mut events = state.events.subscribe();
+    let listener = Engine::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    tokio::spawn(engine.serve(listener, std::future::pending()));
+
+    // Two full batches (rewards +1/−1, then +1/−1) arrive; the trainer is
+    // woken by a scoring event.
+    let ids = scored_turns(&state.store, 0, 4).await;
+    state.events.publish(EngineEvent::TurnScored {
+        turn_id: ids[3],
+        session_id: "s1".into(),
+        score: -1,
+    });
+    let mut seen = Vec::new();
+    let finished = loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), events.recv())
+            .await
+            .expect("no training event arrived")
+            .unwrap();
+        match event {
+            EngineEvent::TrainingStep { .. } => seen.push(event),
+            EngineEvent::TrainingFinished { .. } => break event,
+            _ => {}
+        }
+    };
+    assert_eq!(
+        seen,
+        [1, 2].map(|step| EngineEvent::TrainingStep {
+            step,
+            policy_version: step,
+            reward_mean: Some(0.0),
+            turns: 2,
+        })
+    );
+    assert_eq!(
+        finished,
+        EngineEvent::TrainingFinished {
+            steps: 2,
+            reward_first: Some(0.0),
+            reward_last: Some(0.0),
+            policy_version: 2,
+        }
+    );
 }

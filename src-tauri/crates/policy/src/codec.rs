@@ -9,8 +9,13 @@ use serde_json::Value;
 
 use crate::parse::{AssistantMessage, ResponseEvent, ResponseParser};
 use crate::{
-    ChatInput, ChatTemplate, PolicyError, PolicyTokenizer, TokenStreamDecoder, TokenizerConfig,
+    ChatInput, ChatTemplate, PolicyError, PolicyTokenizer, SegmentCache, TokenStreamDecoder,
+    TokenizerConfig,
 };
+
+/// Bytes of prompt stretches (text and ids) one generation of the segment
+/// cache holds: a few long agent sessions' worth.
+const SEGMENT_CACHE_BYTES: usize = 16 << 20;
 
 /// A prompt ready for the sampler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +40,9 @@ pub struct ChatCodec {
     tokenizer: PolicyTokenizer,
     template: ChatTemplate,
     stop_token_ids: Vec<u32>,
+    /// Ids of prompt stretches seen before; `None` for a tokenizer that
+    /// cannot be encoded stretch by stretch.
+    segments: Option<SegmentCache>,
 }
 
 impl ChatCodec {
@@ -64,10 +72,12 @@ impl ChatCodec {
         template: ChatTemplate,
         stop_token_ids: Vec<u32>,
     ) -> ChatCodec {
+        let segments = SegmentCache::new(&tokenizer, SEGMENT_CACHE_BYTES);
         ChatCodec {
             tokenizer,
             template,
             stop_token_ids,
+            segments,
         }
     }
 
@@ -77,6 +87,11 @@ impl ChatCodec {
 
     pub fn template(&self) -> &ChatTemplate {
         &self.template
+    }
+
+    /// The cache of prompt stretches, when this tokenizer allows one.
+    pub fn segment_cache(&self) -> Option<&SegmentCache> {
+        self.segments.as_ref()
     }
 
     /// The token ids that end a response (the sampler's stop tokens).
@@ -90,10 +105,14 @@ impl ChatCodec {
     }
 
     /// The prompt for a conversation: rendered with the generation prompt,
-    /// then tokenized without adding special tokens again.
+    /// then tokenized without adding special tokens again (only the
+    /// stretches the segment cache has not seen).
     pub fn prompt_for(&self, input: &ChatInput) -> Result<Prompt, PolicyError> {
         let text = self.template.render(input, true)?;
-        let token_ids = self.tokenizer.encode(&text)?;
+        let token_ids = match &self.segments {
+            Some(cache) => cache.encode(&self.tokenizer, &text)?,
+            None => self.tokenizer.encode(&text)?,
+        };
         Ok(Prompt {
             opens_reasoning: prompt_opens_reasoning(&text),
             text,
@@ -131,46 +150,136 @@ impl ChatCodec {
             parser: ResponseParser::new(prompt.opens_reasoning),
             message: AssistantMessage::default(),
             stop_token_ids: &self.stop_token_ids,
-            stopped: false,
+            stop_strings: Vec::new(),
+            held: String::new(),
+            consumed: 0,
+            stopped_after: None,
         }
+    }
+
+    /// The texts of the stop tokens (`<|im_end|>`), for a sampler told to
+    /// stop at strings rather than token ids.
+    pub fn stop_token_texts(&self) -> Vec<String> {
+        self.stop_token_ids
+            .iter()
+            .filter_map(|&id| self.tokenizer.decode(&[id], false).ok())
+            .filter(|text| !text.is_empty())
+            .collect()
     }
 }
 
 /// Token ids in, response events out, and the whole message at the end.
+///
+/// The response ends at the first stop token, or at the first of the
+/// client's stop strings (OpenAI `stop`, Anthropic `stop_sequences`), which
+/// is not shown, as OpenAI and vLLM do it. Text that might be the start of
+/// a stop string is held back until the next token settles it.
 #[derive(Debug)]
 pub struct ResponseStream<'a> {
     decoder: TokenStreamDecoder<'a>,
     parser: ResponseParser,
     message: AssistantMessage,
     stop_token_ids: &'a [u32],
-    stopped: bool,
+    stop_strings: Vec<String>,
+    /// Decoded text not yet given to the parser (a possible stop prefix).
+    held: String,
+    /// Tokens pushed so far.
+    consumed: usize,
+    /// Tokens up to and including the one that ended the response.
+    stopped_after: Option<usize>,
 }
 
 impl ResponseStream<'_> {
-    /// The events the next sampled token completes. A stop token ends the
-    /// response; anything after it is ignored.
+    /// Also ends the response at the first of `stops` (empty strings are
+    /// ignored).
+    pub fn with_stop_strings(mut self, stops: &[String]) -> Self {
+        self.stop_strings = stops.iter().filter(|s| !s.is_empty()).cloned().collect();
+        self
+    }
+
+    /// The number of tokens up to and including the stop token or the
+    /// token that completed a stop string; `None` while the response goes on.
+    pub fn stopped_after(&self) -> Option<usize> {
+        self.stopped_after
+    }
+
+    /// The events the next sampled token completes. A stop token or stop
+    /// string ends the response; anything after it is ignored.
     pub fn push_token(&mut self, id: u32) -> Result<Vec<ResponseEvent>, PolicyError> {
-        if self.stopped || self.stop_token_ids.contains(&id) {
-            self.stopped = true;
+        if self.stopped_after.is_some() {
             return Ok(Vec::new());
         }
-        let events = match self.decoder.step(id)? {
-            Some(text) => self.parser.push(&text),
-            None => Vec::new(),
-        };
-        for event in &events {
-            self.message.apply(event);
+        self.consumed += 1;
+        if self.stop_token_ids.contains(&id) {
+            self.stopped_after = Some(self.consumed);
+            let held = std::mem::take(&mut self.held);
+            return Ok(self.parse(&held));
         }
-        Ok(events)
+        if let Some(text) = self.decoder.step(id)? {
+            self.held.push_str(&text);
+        }
+        let ready = match self.earliest_stop() {
+            Some(at) => {
+                self.stopped_after = Some(self.consumed);
+                let mut held = std::mem::take(&mut self.held);
+                held.truncate(at);
+                held
+            }
+            None => {
+                let keep = self.possible_stop_prefix();
+                let rest = self.held.split_off(self.held.len() - keep);
+                std::mem::replace(&mut self.held, rest)
+            }
+        };
+        Ok(self.parse(&ready))
     }
 
     /// The last events and the complete message.
     pub fn finish(mut self) -> (Vec<ResponseEvent>, AssistantMessage) {
-        let events = self.parser.finish();
+        let held = std::mem::take(&mut self.held);
+        let mut events = self.parse(&held);
+        let last = self.parser.finish();
+        for event in &last {
+            self.message.apply(event);
+        }
+        events.extend(last);
+        self.message.warnings = self.parser.warnings().to_vec();
+        (events, self.message)
+    }
+
+    fn parse(&mut self, text: &str) -> Vec<ResponseEvent> {
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let events = self.parser.push(text);
         for event in &events {
             self.message.apply(event);
         }
-        self.message.warnings = self.parser.warnings().to_vec();
-        (events, self.message)
+        events
+    }
+
+    /// Where the first stop string starts in the held text.
+    fn earliest_stop(&self) -> Option<usize> {
+        self.stop_strings
+            .iter()
+            .filter_map(|stop| self.held.find(stop.as_str()))
+            .min()
+    }
+
+    /// The length of the longest end of the held text that begins a stop
+    /// string (and so may become one with the next token).
+    fn possible_stop_prefix(&self) -> usize {
+        let held = self.held.as_str();
+        let mut longest = 0;
+        for stop in &self.stop_strings {
+            for (at, _) in held.char_indices() {
+                let tail = &held[at..];
+                if tail.len() > longest && stop.starts_with(tail) {
+                    longest = tail.len();
+                    break;
+                }
+            }
+        }
+        longest
     }
 }

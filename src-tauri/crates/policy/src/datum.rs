@@ -12,10 +12,17 @@
 //! 0; position `P-1+j` (target: response token `j`) carries the sampler's
 //! log-prob of that token and the turn's advantage, or advantage 0 when the
 //! token is masked out of the loss.
+//!
+//! With on-policy distillation a turn also carries a teacher's log-probs of
+//! its response tokens, and each response token's advantage becomes
+//! `A − kl_coef · (sampler log-prob − teacher log-prob)` (see
+//! [`crate::distill`]).
 
 use std::collections::HashMap;
 
 use metaclaw_tinker::{Datum, DatumError};
+
+use crate::distill::reverse_kl_advantages;
 
 /// One sampled response with its score, as the trainer collects it.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +38,9 @@ pub struct ScoredTurn {
     pub group: Option<String>,
     /// Per response token: `false` keeps it out of the loss. `None`: all in.
     pub loss_mask: Option<Vec<bool>>,
+    /// A teacher's log-prob of each response token (on-policy
+    /// distillation); `None`: the advantage is the same for every token.
+    pub teacher_logprobs: Option<Vec<f32>>,
 }
 
 /// Options of the advantage computation.
@@ -38,11 +48,17 @@ pub struct ScoredTurn {
 pub struct AdvantageConfig {
     /// Added to the standard deviation before dividing.
     pub epsilon: f64,
+    /// The weight of the reverse-KL penalty for turns with teacher
+    /// log-probs (ignored for turns without).
+    pub kl_coef: f64,
 }
 
 impl Default for AdvantageConfig {
     fn default() -> AdvantageConfig {
-        AdvantageConfig { epsilon: 1e-6 }
+        AdvantageConfig {
+            epsilon: 1e-6,
+            kl_coef: 1.0,
+        }
     }
 }
 
@@ -74,6 +90,8 @@ pub enum BatchError {
     NonFiniteReward { turn: usize, value: f32 },
     #[error("epsilon is {0} (must be finite and not negative)")]
     BadEpsilon(f64),
+    #[error("kl_coef is {0} (must be finite and not negative)")]
+    BadKlCoef(f64),
     #[error("turn {turn}: {source}")]
     Datum {
         turn: usize,
@@ -91,6 +109,10 @@ pub struct DatumBatch {
     /// Mean and population standard deviation of the batch's rewards.
     pub reward_mean: f64,
     pub reward_std: f64,
+    /// The mean reverse-KL estimate (sampler − teacher log-prob) over the
+    /// response tokens in the loss of the turns with teacher log-probs;
+    /// `None` when no turn has them.
+    pub reverse_kl_mean: Option<f64>,
 }
 
 /// `(r − mean) / (std + ε)` within each group, in input order. `groups[i]`
@@ -140,6 +162,9 @@ pub fn build_datums(
     if !config.epsilon.is_finite() || config.epsilon < 0.0 {
         return Err(BatchError::BadEpsilon(config.epsilon));
     }
+    if !config.kl_coef.is_finite() || config.kl_coef < 0.0 {
+        return Err(BatchError::BadKlCoef(config.kl_coef));
+    }
     for (turn, t) in turns.iter().enumerate() {
         validate(turn, t)?;
     }
@@ -149,16 +174,61 @@ pub fn build_datums(
     let (reward_mean, reward_std) = mean_std(&rewards);
 
     let mut datums = Vec::with_capacity(turns.len());
+    let (mut kl_sum, mut kl_tokens, mut distilled) = (0.0, 0usize, false);
     for (turn, (t, &advantage)) in turns.iter().zip(&advantages).enumerate() {
-        datums
-            .push(datum(t, advantage as f32).map_err(|source| BatchError::Datum { turn, source })?);
+        let per_token = response_advantages(t, advantage as f32, config.kl_coef);
+        if let Some((sum, tokens)) = per_token.kl {
+            distilled = true;
+            kl_sum += sum;
+            kl_tokens += tokens;
+        }
+        datums.push(
+            datum(t, per_token.advantages).map_err(|source| BatchError::Datum { turn, source })?,
+        );
     }
     Ok(DatumBatch {
         datums,
         advantages: advantages.iter().map(|&a| a as f32).collect(),
         reward_mean,
         reward_std,
+        reverse_kl_mean: distilled.then(|| kl_sum / kl_tokens.max(1) as f64),
     })
+}
+
+/// A turn's advantage per response token, and the reverse-KL sum and token
+/// count when a teacher scored it.
+struct ResponseAdvantages<'t> {
+    advantages: PerToken<'t>,
+    kl: Option<(f64, usize)>,
+}
+
+/// The response positions' advantages, without a copy where they are one
+/// number.
+enum PerToken<'t> {
+    Same(f32),
+    Masked(f32, &'t [bool]),
+    Each(Vec<f32>),
+}
+
+fn response_advantages(t: &ScoredTurn, advantage: f32, kl_coef: f64) -> ResponseAdvantages<'_> {
+    let mask = t.loss_mask.as_deref();
+    match (&t.teacher_logprobs, mask) {
+        (Some(teacher), _) => {
+            let p = reverse_kl_advantages(advantage, mask, &t.logprobs, teacher, kl_coef);
+            ResponseAdvantages {
+                advantages: PerToken::Each(p.advantages),
+                kl: Some((p.kl_sum, p.kl_tokens)),
+            }
+        }
+        (None, None) => ResponseAdvantages {
+            advantages: PerToken::Same(advantage),
+            kl: None,
+        },
+        (None, Some(mask)) => ResponseAdvantages {
+            advantages: PerToken::Masked(advantage, mask),
+            kl: None,
+        },
+    }
 }
 
 fn validate(turn: usize, t: &ScoredTurn) -> Result<(), BatchError> {
@@ -170,9 +240,11 @@ fn validate(turn: usize, t: &ScoredTurn) -> Result<(), BatchError> {
         return Err(BatchError::EmptyResponse { turn });
     }
     let mask_len = t.loss_mask.as_ref().map(Vec::len);
+    let teacher_len = t.teacher_logprobs.as_ref().map(Vec::len);
     for (field, len) in [
         ("logprobs", Some(t.logprobs.len())),
         ("loss_mask", mask_len),
+        ("teacher_logprobs", teacher_len),
     ] {
         if let Some(len) = len.filter(|&len| len != expected) {
             return Err(BatchError::LengthMismatch {
@@ -189,19 +261,26 @@ fn validate(turn: usize, t: &ScoredTurn) -> Result<(), BatchError> {
             value: t.reward,
         });
     }
-    if let Some(index) = t.logprobs.iter().position(|v| !v.is_finite()) {
-        return Err(BatchError::NonFinite {
-            turn,
-            field: "logprobs",
-            index,
-            value: t.logprobs[index],
-        });
+    let teacher = t.teacher_logprobs.as_deref().unwrap_or_default();
+    for (field, values) in [
+        ("logprobs", t.logprobs.as_slice()),
+        ("teacher_logprobs", teacher),
+    ] {
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(BatchError::NonFinite {
+                turn,
+                field,
+                index,
+                value: values[index],
+            });
+        }
     }
     Ok(())
 }
 
-/// One validated turn → its datum (see the module documentation).
-fn datum(t: &ScoredTurn, advantage: f32) -> Result<Datum, DatumError> {
+/// One validated turn and its per-response-token advantages → its datum
+/// (see the module documentation).
+fn datum(t: &ScoredTurn, response_advantages: PerToken<'_>) -> Result<Datum, DatumError> {
     let p = t.prompt_tokens.len();
     let r = t.response_tokens.len();
     let len = p + r - 1;
@@ -214,9 +293,12 @@ fn datum(t: &ScoredTurn, advantage: f32) -> Result<Datum, DatumError> {
     let mut logprobs = vec![0.0f32; p - 1];
     logprobs.extend_from_slice(&t.logprobs);
     let mut advantages = vec![0.0f32; p - 1];
-    match &t.loss_mask {
-        None => advantages.resize(len, advantage),
-        Some(mask) => advantages.extend(mask.iter().map(|&on| if on { advantage } else { 0.0 })),
+    match response_advantages {
+        PerToken::Same(advantage) => advantages.resize(len, advantage),
+        PerToken::Masked(advantage, mask) => {
+            advantages.extend(mask.iter().map(|&on| if on { advantage } else { 0.0 }))
+        }
+        PerToken::Each(each) => advantages.extend(each),
     }
     Datum::new(model_input, target_tokens, logprobs, advantages)
 }
@@ -233,6 +315,7 @@ mod tests {
             reward,
             group: None,
             loss_mask: None,
+            teacher_logprobs: None,
         }
     }
 
@@ -295,7 +378,10 @@ mod tests {
         masked.loss_mask = Some(vec![true, false, true]);
         let batch = build_datums(
             &[turn(&[10, 11, 12], &[20, 21], &[-0.5, -0.25], 1.0), masked],
-            AdvantageConfig { epsilon: 0.0 },
+            AdvantageConfig {
+                epsilon: 0.0,
+                ..AdvantageConfig::default()
+            },
         )
         .unwrap();
         // Rewards 1 and -1: advantages +1 and -1.
@@ -375,10 +461,80 @@ mod tests {
             Err(BatchError::Empty)
         );
         assert_eq!(
-            build_datums(&[good], AdvantageConfig { epsilon: f64::NAN })
-                .unwrap_err()
-                .to_string(),
+            build_datums(
+                std::slice::from_ref(&good),
+                AdvantageConfig {
+                    epsilon: f64::NAN,
+                    ..AdvantageConfig::default()
+                }
+            )
+            .unwrap_err()
+            .to_string(),
             "epsilon is NaN (must be finite and not negative)"
         );
+        let mut teacher = good.clone();
+        teacher.teacher_logprobs = Some(vec![-0.1, -0.2]);
+        assert_eq!(
+            check(teacher.clone()),
+            "turn 1: teacher_logprobs has 2 values but the response has 1 tokens"
+        );
+        teacher.teacher_logprobs = Some(vec![f32::NEG_INFINITY]);
+        assert_eq!(
+            check(teacher),
+            "turn 1: teacher_logprobs[0] is -inf (values must be finite)"
+        );
+        assert_eq!(
+            build_datums(
+                &[good],
+                AdvantageConfig {
+                    kl_coef: -1.0,
+                    ..AdvantageConfig::default()
+                }
+            )
+            .unwrap_err()
+            .to_string(),
+            "kl_coef is -1 (must be finite and not negative)"
+        );
+    }
+
+    #[test]
+    fn distillation_by_hand() {
+        // Turn 0: reward 1 → advantage +1; sampler −0.5, −0.25, teacher
+        // −1.5, −0.25: KL 1.0, 0 → with kl_coef 0.5: 1 − 0.5 = 0.5, 1 − 0 = 1.
+        // Turn 1: reward −1 → advantage −1; mask [on, off, on]; sampler −1,
+        // −2, −3, teacher −0.5, −9, −4: KL −0.5, (off), 1.0 → −1 + 0.25 =
+        // −0.75, 0, −1 − 0.5 = −1.5.
+        let mut a = turn(&[10, 11, 12], &[20, 21], &[-0.5, -0.25], 1.0);
+        a.teacher_logprobs = Some(vec![-1.5, -0.25]);
+        let mut b = turn(&[30, 31], &[40, 41, 42], &[-1.0, -2.0, -3.0], -1.0);
+        b.loss_mask = Some(vec![true, false, true]);
+        b.teacher_logprobs = Some(vec![-0.5, -9.0, -4.0]);
+        let config = AdvantageConfig {
+            epsilon: 0.0,
+            kl_coef: 0.5,
+        };
+        let batch = build_datums(&[a, b], config).unwrap();
+        assert_eq!(batch.advantages, vec![1.0, -1.0]);
+        assert_eq!(batch.datums[0].advantages(), &[0.0, 0.0, 0.5, 1.0]);
+        assert_eq!(batch.datums[1].advantages(), &[0.0, -0.75, 0.0, -1.5]);
+        // The sampler's log-probs go to the loss unchanged.
+        assert_eq!(batch.datums[0].logprobs(), &[0.0, 0.0, -0.5, -0.25]);
+        // Mean over the 4 tokens in the loss: (1 + 0 − 0.5 + 1) / 4.
+        assert_eq!(batch.reverse_kl_mean, Some(0.375));
+
+        // Equal rewards give no group signal; the teacher still does.
+        let mut c = turn(&[1, 2], &[3, 4], &[-0.125, -2.0], 1.0);
+        c.teacher_logprobs = Some(vec![-0.625, -1.0]);
+        let d = turn(&[1, 2], &[5], &[-0.3], 1.0);
+        let batch = build_datums(&[c, d], config).unwrap();
+        assert_eq!(batch.advantages, vec![0.0, 0.0]);
+        assert_eq!(batch.datums[0].advantages(), &[0.0, -0.25, 0.5]);
+        // A turn without teacher log-probs is trained on its advantage alone.
+        assert_eq!(batch.datums[1].advantages(), &[0.0, 0.0]);
+        // The mean covers the scored turn's two tokens only: (0.5 − 1) / 2.
+        assert_eq!(batch.reverse_kl_mean, Some(-0.25));
+
+        let plain = build_datums(&[turn(&[1], &[2], &[-0.1], 0.0)], config).unwrap();
+        assert_eq!(plain.reverse_kl_mean, None);
     }
 }

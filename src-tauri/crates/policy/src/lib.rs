@@ -9,13 +9,16 @@
 //!   `tools` a Hugging Face chat template reads.
 //! * [`ChatTemplate`]: the template rendered with MiniJinja the way
 //!   `transformers` renders it with Jinja2.
-//! * [`PolicyTokenizer`]: `tokenizer.json` through the `tokenizers` crate.
+//! * [`PolicyTokenizer`]: `tokenizer.json` through the `tokenizers` crate,
+//!   and [`SegmentCache`]: a long prompt's stretches tokenized once.
 //! * [`ChatCodec`]: a model folder end to end (request → [`Prompt`],
 //!   sampled ids → [`AssistantMessage`] or a [`ResponseStream`]).
 //! * [`ResponseParser`] / [`parse_response`]: Qwen3 `<think>` and
 //!   `<tool_call>` markup, incrementally.
 //! * [`build_datums`]: scored turns → `metaclaw_tinker::Datum`s with
-//!   group-normalised advantages.
+//!   group-normalised advantages, and with on-policy distillation a
+//!   per-token reverse-KL penalty from a teacher's log-probs
+//!   ([`reverse_kl_advantages`]).
 
 // Tests may unwrap and panic; the library itself may not (workspace lints),
 // which the non-test build of this crate still enforces.
@@ -25,9 +28,11 @@ mod codec;
 mod config;
 mod conversation;
 mod datum;
+mod distill;
 mod error;
 mod parse;
 mod pyjson;
+mod segments;
 mod template;
 mod tokenizer;
 
@@ -39,10 +44,12 @@ pub use conversation::ChatInput;
 pub use datum::{
     build_datums, group_advantages, AdvantageConfig, BatchError, DatumBatch, ScoredTurn,
 };
+pub use distill::{reverse_kl_advantages, Penalised};
 pub use error::PolicyError;
 pub use parse::{
     parse_response, AssistantMessage, ParseWarning, ResponseEvent, ResponseParser, ToolCall,
 };
+pub use segments::SegmentCache;
 pub use template::ChatTemplate;
 pub use tokenizer::{PolicyTokenizer, TokenStreamDecoder};
 

@@ -297,6 +297,73 @@ fn sampled_tokens_parse_the_same_whole_and_streamed() {
 }
 
 #[test]
+fn client_stop_strings_end_the_answer_without_showing_it() {
+    let dir = qwen_like_model(QWEN3_STYLE_TEMPLATE);
+    let codec = ChatCodec::load(dir.path()).unwrap();
+    let prompt = codec
+        .prompt(
+            Dialect::OpenAi,
+            &json!({"messages": [{"role": "user", "content": "count"}]}),
+        )
+        .unwrap();
+    // One token per byte here, so "END" spans three tokens and "EN" is
+    // held back until "D" settles it; "E" alone (in "Eleven") is released.
+    let ids = codec
+        .tokenizer()
+        .encode("One, Eleven, two END three")
+        .unwrap();
+    let run = |stops: &[&str]| {
+        let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
+        let mut stream = codec.response_stream(&prompt).with_stop_strings(&stops);
+        let mut text = String::new();
+        for &id in &ids {
+            for event in stream.push_token(id).unwrap() {
+                if let ResponseEvent::Text(t) = event {
+                    text.push_str(&t);
+                }
+            }
+        }
+        let stopped = stream.stopped_after();
+        let (last, message) = stream.finish();
+        for event in last {
+            if let ResponseEvent::Text(t) = event {
+                text.push_str(&t);
+            }
+        }
+        assert_eq!(text, message.text);
+        (message.text, stopped)
+    };
+    let end = "One, Eleven, two END".len();
+    assert_eq!(run(&["END"]), ("One, Eleven, two ".to_owned(), Some(end)));
+    // The earliest of several wins; a stop never seen changes nothing.
+    assert_eq!(
+        run(&["three", "two"]),
+        ("One, Eleven, ".to_owned(), Some(16))
+    );
+    assert_eq!(
+        run(&["NOPE"]),
+        ("One, Eleven, two END three".to_owned(), None)
+    );
+    // A stop string cut off by the end of the response is shown as text.
+    assert_eq!(
+        run(&["three!"]),
+        ("One, Eleven, two END three".to_owned(), None)
+    );
+    // The stop token still ends it, and is counted.
+    let mut with_stop = ids[..3].to_vec();
+    with_stop.extend([IM_END, u32::from(b'x')]);
+    let mut stream = codec
+        .response_stream(&prompt)
+        .with_stop_strings(&["zz".into()]);
+    for &id in &with_stop {
+        stream.push_token(id).unwrap();
+    }
+    assert_eq!(stream.stopped_after(), Some(4));
+    assert_eq!(stream.finish().1.text, "One");
+    assert_eq!(codec.stop_token_texts(), ["<|im_end|>", "<|endoftext|>"]);
+}
+
+#[test]
 fn a_thinking_template_opens_the_reasoning_block() {
     let dir = qwen_like_model(&thinking_template());
     let codec = ChatCodec::load(dir.path()).unwrap();

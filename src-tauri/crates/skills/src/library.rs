@@ -105,6 +105,79 @@ impl SkillLibrary {
         Ok(file)
     }
 
+    /// Writes `text` as `<dir>/<name>/SKILL.md` exactly as given, so the
+    /// user's own formatting survives, and reloads; returns the skill.
+    ///
+    /// The text must parse as a skill named `name` and fit the size limit;
+    /// otherwise nothing is written. The write is atomic (temp file, rename).
+    pub fn write_skill_text(&self, name: &str, text: &str) -> Result<Skill, SkillError> {
+        validate_name(name)?;
+        let folder = self.inner.dir.join(name);
+        let file = folder.join(SKILL_FILE);
+        if text.len() as u64 > MAX_SKILL_BYTES {
+            return Err(SkillError::TooLarge {
+                path: file,
+                size: text.len() as u64,
+                limit: MAX_SKILL_BYTES,
+            });
+        }
+        let skill = Skill::parse(text, &file)?;
+        if skill.name != name {
+            return Err(SkillError::NameMismatch {
+                path: file,
+                name: skill.name,
+                folder: name.to_owned(),
+            });
+        }
+        match fs::symlink_metadata(&folder) {
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                atomic::create_folder_with_file(&folder, SKILL_FILE, text.as_bytes())?;
+            }
+            Err(err) => return Err(SkillError::io("inspect", &folder, err)),
+            Ok(_) => {
+                self.check_inside(&folder)?;
+                atomic::write_file(&file, text.as_bytes())?;
+            }
+        }
+        self.reload();
+        Ok(skill)
+    }
+
+    /// Moves the skill's folder into `trash` (as `<name>-<suffix>`, which
+    /// must be unique there) and reloads; returns where it went. Deleting
+    /// this way loses nothing: the folder can be moved back by hand.
+    pub fn move_skill_to(
+        &self,
+        name: &str,
+        trash: &Path,
+        suffix: &str,
+    ) -> Result<PathBuf, SkillError> {
+        validate_name(name)?;
+        let folder = self.inner.dir.join(name);
+        match fs::symlink_metadata(&folder) {
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                return Err(SkillError::NotFound {
+                    name: name.to_owned(),
+                    dir: self.inner.dir.clone(),
+                })
+            }
+            Err(err) => return Err(SkillError::io("inspect", &folder, err)),
+        }
+        fs::create_dir_all(trash).map_err(|e| SkillError::io("create", trash, e))?;
+        let target = trash.join(format!("{name}-{suffix}"));
+        if let Err(err) = fs::rename(&folder, &target) {
+            // Another disk: copy, then remove the original.
+            if err.kind() != ErrorKind::CrossesDevices {
+                return Err(SkillError::io("move", &folder, err));
+            }
+            copy_dir(&folder, &target)?;
+            fs::remove_dir_all(&folder).map_err(|e| SkillError::io("remove", &folder, e))?;
+        }
+        self.reload();
+        Ok(target)
+    }
+
     /// Removes the skill's folder and reloads.
     ///
     /// The folder is first renamed to a hidden name, so the skill disappears
@@ -148,6 +221,23 @@ impl SkillLibrary {
             })
         }
     }
+}
+
+/// Copies a skill folder (files and subfolders; symlinks as the files they
+/// point to) for a move across disks.
+fn copy_dir(from: &Path, to: &Path) -> Result<(), SkillError> {
+    fs::create_dir(to).map_err(|e| SkillError::io("create", to, e))?;
+    let entries = fs::read_dir(from).map_err(|e| SkillError::io("list", from, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| SkillError::io("list", from, e))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            copy_dir(&source, &target)?;
+        } else {
+            fs::copy(&source, &target).map_err(|e| SkillError::io("copy", &source, e))?;
+        }
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for SkillLibrary {

@@ -176,3 +176,53 @@ fn concurrent_readers_and_writers() {
     });
     assert_eq!(library.snapshot().len(), 20);
 }
+
+#[test]
+fn text_is_written_as_given_only_when_it_parses_under_its_folder_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = SkillLibrary::open(dir.path()).unwrap();
+    library.write_skill(&skill("tidy")).unwrap();
+    let file = dir.path().join("tidy").join("SKILL.md");
+    // The user's own layout (a comment, key order) is kept byte for byte.
+    let text = "---\n# mine\ndescription: Tidy things up\nname: tidy\n---\nKeep it short.\n";
+    let written = library.write_skill_text("tidy", text).unwrap();
+    assert_eq!(written.description, "Tidy things up");
+    assert_eq!(fs::read_to_string(&file).unwrap(), text);
+    assert_eq!(
+        library.snapshot().get("tidy").unwrap().body,
+        "Keep it short.\n"
+    );
+
+    for (bad, why) in [
+        ("no front matter", "front matter"),
+        ("---\nname: tidy\n---\nbody\n", "description"),
+        ("---\nname: other\ndescription: d\n---\n", "other"),
+    ] {
+        let message = library
+            .write_skill_text("tidy", bad)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(why), "{message}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), text);
+    }
+    assert!(library.write_skill_text("../tidy", text).is_err());
+}
+
+#[test]
+fn a_skill_moved_to_the_trash_leaves_the_library_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let trash = tempfile::tempdir().unwrap();
+    let library = SkillLibrary::open(dir.path()).unwrap();
+    library.write_skill(&skill("old-habit")).unwrap();
+    let moved = library
+        .move_skill_to("old-habit", trash.path(), "20260101T000000Z")
+        .unwrap();
+    assert_eq!(moved, trash.path().join("old-habit-20260101T000000Z"));
+    assert!(moved.join("SKILL.md").is_file());
+    assert!(!dir.path().join("old-habit").exists());
+    assert!(library.snapshot().get("old-habit").is_none());
+    let err = library
+        .move_skill_to("old-habit", trash.path(), "again")
+        .unwrap_err();
+    assert!(matches!(err, SkillError::NotFound { .. }), "{err}");
+}

@@ -1,5 +1,6 @@
 //! What was done to skills after they were written: the curator's merges
-//! and disables, and the user's disable, enable, approve and reject. Each
+//! and disables, and the user's disable, enable, approve, reject, edit and
+//! delete. Each
 //! action is one row; `metaclaw skills history` reads them back.
 
 use std::fmt;
@@ -23,6 +24,10 @@ pub enum CurationAction {
     Approved,
     /// A pending skill was deleted.
     Rejected,
+    /// The user rewrote the SKILL.md.
+    Edited,
+    /// The user deleted the skill (its folder went to the trash).
+    Deleted,
 }
 
 impl CurationAction {
@@ -34,6 +39,8 @@ impl CurationAction {
             CurationAction::Enabled => "enabled",
             CurationAction::Approved => "approved",
             CurationAction::Rejected => "rejected",
+            CurationAction::Edited => "edited",
+            CurationAction::Deleted => "deleted",
         }
     }
 }
@@ -54,6 +61,8 @@ impl FromStr for CurationAction {
             "enabled" => Ok(CurationAction::Enabled),
             "approved" => Ok(CurationAction::Approved),
             "rejected" => Ok(CurationAction::Rejected),
+            "edited" => Ok(CurationAction::Edited),
+            "deleted" => Ok(CurationAction::Deleted),
             other => Err(other.to_owned()),
         }
     }

@@ -36,6 +36,7 @@ mod reader;
 mod records;
 mod schedule;
 mod schema;
+mod session_overview;
 mod skill_history;
 mod training;
 mod writer;
@@ -62,6 +63,7 @@ pub use records::{
     TrainingTurn, TurnRecord, TurnRow, TurnStatus, TurnToJudge, TurnType,
 };
 pub use schedule::{ScheduleRecord, StateRow, WindowRow, WorkRow};
+pub use session_overview::SessionOverview;
 pub use skill_history::{SkillEvolution, SkillTurn};
 pub use training::{
     CheckpointKind, CheckpointRecord, RequestTokens, StepOutcome, TrainingRecord,

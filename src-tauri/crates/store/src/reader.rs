@@ -108,12 +108,19 @@ impl StoreReader {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.fail("start a read transaction", e))?;
+        // `turns CROSS JOIN turn_skills` makes SQLite walk the turns in
+        // rowid order and find each one's skills by turn_skills' primary
+        // key, so every page of the (wide) turns table is read once. Driven
+        // from turn_skills by name instead, each injection looks up a turn
+        // somewhere else in the file: with 10,000 turns and 60,000
+        // injections that took twice as long, and this query is most of
+        // `GET /api/skills` (tests/bench_dashboard.py).
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT s.skill_name, count(*), min(t.started_at_ms), max(t.started_at_ms),
                         count(j.score), coalesce(sum(j.score), 0)
-                 FROM turn_skills s JOIN turns t ON t.id = s.turn_id
+                 FROM turns t CROSS JOIN turn_skills s ON s.turn_id = t.id
                  LEFT JOIN judgements j ON j.turn_id = t.id AND j.state = 'scored'
                       AND t.turn_type = 'main' AND t.status = 'complete'
                  GROUP BY s.skill_name",
@@ -816,7 +823,7 @@ fn raw_turn_from_row(row: &Row<'_>) -> rusqlite::Result<RawTurn> {
     })
 }
 
-fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
+pub(crate) fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
     Ok(SessionSummary {
         id: row.get(0)?,
         session_key: row.get(1)?,

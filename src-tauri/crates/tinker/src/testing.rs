@@ -30,6 +30,9 @@ pub struct Recorded {
     pub proto: Option<proto::ForwardBackwardRequest>,
     pub at: Instant,
     pub status: u16,
+    /// Time spent answering it, from the body's arrival (the "service's
+    /// own time", which a benchmark of the client subtracts).
+    pub handled_in: Duration,
 }
 
 impl Recorded {
@@ -250,6 +253,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let started = std::time::Instant::now();
     let path = uri
         .path()
         .strip_prefix("/api/v1/")
@@ -276,9 +280,12 @@ async fn handle(
         proto: proto_body.clone(),
         at: Instant::now(),
         status: 0,
+        handled_in: Duration::ZERO,
     });
     let response = route(&mut st, &method, &path, &headers, &json_body, proto_body);
-    st.requests[index].status = response.status().as_u16();
+    let record = &mut st.requests[index];
+    record.status = response.status().as_u16();
+    record.handled_in = started.elapsed();
     response
 }
 

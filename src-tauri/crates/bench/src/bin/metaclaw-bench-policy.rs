@@ -1,6 +1,8 @@
 //! `metaclaw-bench-policy`: what inference through the policy and the RL
-//! datums cost on this machine, for 32k-token turns. Each section measures
-//! one thing and prints one Markdown table.
+//! datums cost on this machine, for 32k-token turns, and what the proxy
+//! adds in `rl` mode besides the sampler's own time (`proxy`, which runs
+//! the release `metaclaw` binary). Each section measures one thing and
+//! prints one Markdown table.
 //!
 //! The tokenizer is trained here, in-process, on generated text (a
 //! byte-level BPE laid out like Qwen's: NFC, the Qwen split regex, ChatML
@@ -8,8 +10,12 @@
 //! on the command line pick sections (`metaclaw-bench-policy datums`); none
 //! runs them all.
 
+#[path = "../policy_proxy.rs"]
+mod policy_proxy;
 #[path = "../report.rs"]
 mod report;
+#[path = "../serve.rs"]
+mod serve;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -224,7 +230,8 @@ fn trained_tokenizer() -> anyhow::Result<(PolicyTokenizer, Duration, usize)> {
                 "<tool_response>",
                 "</tool_response>",
             ]
-            .map(|t| AddedToken::from(t, false)),
+            // Qwen marks its markup tokens not normalized, like the specials.
+            .map(|t| AddedToken::from(t, false).normalized(false)),
         )
         .map_err(|e| anyhow::anyhow!("added tokens: {e}"))?;
     let tokenizer = PolicyTokenizer::from_tokenizer(tokenizers::Tokenizer::from(tokenizer))?;
@@ -346,10 +353,38 @@ fn tokenization_section() -> anyhow::Result<Vec<Section>> {
 
     let (render, text) = median(|| Ok(codec.template().render(&input, true)?))?;
     let (encode, ids) = median(|| Ok(codec.tokenizer().encode(&text)?))?;
+    let cache = codec
+        .segment_cache()
+        .context("the benchmark's tokenizer allows a segment cache")?;
     let (whole, prompt) = median(|| {
+        cache.clear();
         let input = ChatInput::from_openai(&request)?;
         Ok(codec.prompt_for(&input)?)
     })?;
+    anyhow::ensure!(
+        prompt.token_ids == ids,
+        "the segment cache's ids differ from the plain encoder's"
+    );
+    // The same conversation one round shorter, seen first: the next
+    // request of the session finds all but the new round in the cache.
+    let mut shorter = request.clone();
+    if let Some(messages) = shorter["messages"].as_array_mut() {
+        let question = messages.pop();
+        messages.truncate(messages.len().saturating_sub(4));
+        messages.extend(question);
+    }
+    let shorter = ChatInput::from_openai(&shorter)?;
+    let mut grown = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        cache.clear();
+        codec.prompt_for(&shorter)?;
+        let start = Instant::now();
+        let next = codec.prompt_for(&ChatInput::from_openai(&request)?)?;
+        grown.push(start.elapsed());
+        anyhow::ensure!(next.token_ids == ids, "cached ids differ");
+    }
+    grown.sort();
+    let grown = grown[grown.len() / 2];
     let (decode, decoded) = median(|| Ok(codec.tokenizer().decode(&ids, false)?))?;
     anyhow::ensure!(decoded == text, "decode(encode(prompt)) != prompt");
 
@@ -424,7 +459,12 @@ fn tokenization_section() -> anyhow::Result<Vec<Section>> {
     section.row(
         "request → prompt ids",
         show(whole),
-        "request normalisation + render + encode, what the proxy adds before `asample`",
+        "request normalisation + render + encode, what the proxy adds before `asample` (cold cache)",
+    );
+    section.row(
+        "request → prompt ids, next turn of the session",
+        show(grown),
+        "the same with the conversation one round shorter tokenized before: only new stretches are encoded (segment cache; ids checked equal)",
     );
     section.row("decode prompt", per_second(ids.len(), decode), show(decode));
     section.row(
@@ -476,6 +516,7 @@ fn datum_section() -> anyhow::Result<Vec<Section>> {
             reward: [1.0, 0.0, -1.0, 1.0][i % 4],
             group: None,
             loss_mask: None,
+            teacher_logprobs: None,
         })
         .collect();
     let (batch_time, batch) = median(|| Ok(build_datums(&turns, AdvantageConfig::default())?))?;
@@ -519,6 +560,7 @@ fn datum_section() -> anyhow::Result<Vec<Section>> {
 const SECTIONS: &[(&str, SectionFn)] = &[
     ("tokenization", tokenization_section),
     ("datums", datum_section),
+    ("proxy", policy_proxy::section),
 ];
 
 fn main() -> anyhow::Result<()> {

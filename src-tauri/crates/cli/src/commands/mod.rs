@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod config;
+pub mod dashboard;
 pub mod schedule;
 pub mod serve;
 pub mod sessions;

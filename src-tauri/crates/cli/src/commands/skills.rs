@@ -53,7 +53,8 @@ pub enum SkillsCommand {
     },
     /// Activate a pending (evolved) skill: it is injected from now on.
     Approve { name: String },
-    /// Delete a pending (evolved) skill without activating it.
+    /// Remove a pending (evolved) skill without activating it (its folder
+    /// goes to the trash in the data directory).
     Reject { name: String },
     /// Stop injecting a skill; its file stays, with the reason.
     Disable {

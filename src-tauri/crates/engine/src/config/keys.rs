@@ -1,20 +1,25 @@
 //! `metaclaw config show | get | set`: dotted keys over the config file and
 //! the secret store, with edits that keep the user's comments and layout.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use toml_edit::DocumentMut;
 
 use super::{env_names, Config, ConfigError};
 use crate::paths::AppPaths;
-use crate::secret::{Secret, SecretFile};
+use crate::secret::{Secret, SecretLocation, SecretStore};
 
-/// Keys whose values are secrets: stored outside `config.toml`, shown masked.
-const SECRET_KEYS: [&str; 5] = [
+/// Keys whose values are secrets: stored outside `config.toml` (in the OS
+/// keychain, else the secrets file), shown masked.
+pub const SECRET_KEYS: [&str; 7] = [
     "proxy.api_key",
     "upstream.api_key",
     "prm.api_key",
     "evolver.api_key",
     "rl.api_key",
+    "rl.hub_token",
+    "opd.api_key",
 ];
 
 /// Allowed values for keys whose type alone gives a poor error message.
@@ -53,9 +58,30 @@ pub struct ConfigEntry {
 pub struct ConfigStore {
     paths: AppPaths,
     document: DocumentMut,
-    secrets: SecretFile,
+    secrets: SecretStore,
     config: Config,
 }
+
+/// Why a batch of changes was refused or not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// Per key, what is wrong with its new value; nothing was written.
+    #[error("invalid settings: {}", describe_fields(.0))]
+    Invalid(BTreeMap<String, String>),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+fn describe_fields(fields: &BTreeMap<String, String>) -> String {
+    fields
+        .iter()
+        .map(|(key, message)| format!("{key}: {message}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The longest API key accepted (real ones are a few hundred characters).
+const MAX_SECRET_CHARS: usize = 4096;
 
 impl ConfigStore {
     pub fn open(paths: &AppPaths) -> Result<ConfigStore, ConfigError> {
@@ -79,12 +105,8 @@ impl ConfigStore {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let secrets = SecretFile::load(&paths.secrets_file())?;
-        config.proxy.api_key = secrets.get("proxy.api_key");
-        config.upstream.api_key = secrets.get("upstream.api_key");
-        config.prm.api_key = secrets.get("prm.api_key");
-        config.evolver.api_key = secrets.get("evolver.api_key");
-        config.rl.api_key = secrets.get("rl.api_key");
+        let secrets = SecretStore::open(paths.config_dir(), &paths.secrets_file(), &SECRET_KEYS)?;
+        fill_secrets(&mut config, &secrets);
         Ok(ConfigStore {
             paths: paths.clone(),
             document,
@@ -99,6 +121,143 @@ impl ConfigStore {
 
     pub fn paths(&self) -> &AppPaths {
         &self.paths
+    }
+
+    /// Where a secret key is kept (or would go when set now).
+    pub fn secret_location(&self, key: &str) -> SecretLocation {
+        self.secrets.location(key)
+    }
+
+    /// A secret key's stored value (empty when not set).
+    pub fn secret(&self, key: &str) -> Secret {
+        self.secrets.get(key)
+    }
+
+    /// A setting's value as typed JSON (a number stays a number, a list a
+    /// list); `None` for secret and unknown keys.
+    pub fn value_json(&self, key: &str) -> Option<serde_json::Value> {
+        value_json(&self.config, key)
+    }
+
+    /// Validates every change, then saves them all at once: `values` by
+    /// dotted key (`null` restores the default) into `config.toml`, keeping
+    /// its comments, and `secrets` (`None` or empty removes one) into the
+    /// keychain or the secrets file. When any change is invalid nothing is
+    /// written, and every invalid key gets its own message.
+    pub fn change_many(
+        &mut self,
+        values: &[(String, serde_json::Value)],
+        secrets: &[(String, Option<String>)],
+    ) -> Result<(), ChangeError> {
+        let mut fields = BTreeMap::new();
+        let mut parsed = Vec::new();
+        for (key, value) in values {
+            if SECRET_KEYS.contains(&key.as_str()) {
+                fields.insert(
+                    key.clone(),
+                    "is an API key: send it under `secrets`, never with the other settings".into(),
+                );
+            } else if check_known(key).is_err() {
+                fields.insert(key.clone(), "is not a known setting".into());
+            } else {
+                // Each value alone must read as its key's type (an enum's
+                // variant, say); whether it fits with the rest comes below.
+                let alone = json_value(key, value).and_then(|value| {
+                    let mut document = self.document.clone();
+                    set_or_remove(&mut document, key, value.clone());
+                    parse_config(&document).map_err(|reason| invalid(key, &reason))?;
+                    Ok(value)
+                });
+                match alone {
+                    Ok(value) => parsed.push((key.clone(), value)),
+                    Err(e) => {
+                        fields.insert(key.clone(), field_message(&e));
+                    }
+                }
+            }
+        }
+        let mut new_secrets = Vec::new();
+        for (key, value) in secrets {
+            let value = value.as_deref().map(str::trim).unwrap_or_default();
+            if !SECRET_KEYS.contains(&key.as_str()) {
+                fields.insert(
+                    key.clone(),
+                    format!(
+                        "is not an API key setting; those are {}",
+                        SECRET_KEYS.join(", ")
+                    ),
+                );
+            } else if value.chars().any(char::is_control) {
+                fields.insert(
+                    key.clone(),
+                    "must be one line without control characters".into(),
+                );
+            } else if value.chars().count() > MAX_SECRET_CHARS {
+                fields.insert(
+                    key.clone(),
+                    format!("must be at most {MAX_SECRET_CHARS} characters"),
+                );
+            } else {
+                new_secrets.push((key.clone(), value.to_owned()));
+            }
+        }
+        // The changes together, as the file would hold them. A value that
+        // is only wrong with the others (`mode = auto` without `rl.model`)
+        // is found here; it is taken back out to look for more problems.
+        let mut document = self.document.clone();
+        for (key, value) in &parsed {
+            set_or_remove(&mut document, key, value.clone());
+        }
+        let mut config = loop {
+            let error = match parse_config(&document) {
+                Ok(config) => match config.validate() {
+                    Ok(()) => break config,
+                    Err(error) => error,
+                },
+                Err(reason) => ConfigError::Invalid {
+                    key: String::new(),
+                    allowed: format!("valid ({reason})"),
+                },
+            };
+            let (key, message) = match &error {
+                ConfigError::Invalid { key, allowed } if !key.is_empty() => {
+                    (key.clone(), format!("must be {allowed}"))
+                }
+                other => (
+                    parsed.first().map(|(k, _)| k.clone()).unwrap_or_default(),
+                    other.to_string(),
+                ),
+            };
+            fields.entry(key.clone()).or_insert(message);
+            match parsed.iter().position(|(k, _)| *k == key) {
+                Some(at) => {
+                    parsed.remove(at);
+                    document = self.document.clone();
+                    for (key, value) in &parsed {
+                        set_or_remove(&mut document, key, value.clone());
+                    }
+                }
+                // The problem is with a key left as it is: nothing more to learn.
+                None => return Err(ChangeError::Invalid(fields)),
+            }
+        };
+        if !fields.is_empty() {
+            return Err(ChangeError::Invalid(fields));
+        }
+        for (key, value) in &new_secrets {
+            self.secrets.set(key, value).map_err(ConfigError::from)?;
+        }
+        if !parsed.is_empty() {
+            let path = self.paths.config_file();
+            crate::fsutil::write_private(&path, document.to_string().as_bytes())
+                .map_err(|source| ConfigError::Io { path, source })?;
+            self.document = document;
+        } else {
+            config = self.config.clone();
+        }
+        fill_secrets(&mut config, &self.secrets);
+        self.config = config;
+        Ok(())
     }
 
     /// Every key, in a stable order.
@@ -172,14 +331,7 @@ impl ConfigStore {
         check_known(key)?;
         if SECRET_KEYS.contains(&key) {
             self.secrets.set(key, raw.trim())?;
-            let secret = self.secrets.get(key);
-            match key {
-                "proxy.api_key" => self.config.proxy.api_key = secret,
-                "prm.api_key" => self.config.prm.api_key = secret,
-                "evolver.api_key" => self.config.evolver.api_key = secret,
-                "rl.api_key" => self.config.rl.api_key = secret,
-                _ => self.config.upstream.api_key = secret,
-            }
+            fill_secrets(&mut self.config, &self.secrets);
             return Ok(());
         }
         let default = leaf(&Config::default(), key).unwrap_or(toml::Value::String(String::new()));
@@ -196,38 +348,122 @@ impl ConfigStore {
             return self.set(key, "");
         }
         let mut document = self.document.clone();
-        let mut parts = key.split('.');
-        match (parts.next(), parts.next()) {
-            (Some(section), Some(name)) => {
-                if let Some(table) = document
-                    .get_mut(section)
-                    .and_then(|t| t.as_table_like_mut())
-                {
-                    table.remove(name);
-                }
-            }
-            (Some(name), None) => {
-                document.remove(name);
-            }
-            _ => {}
-        }
+        remove_document_leaf(&mut document, key);
         self.replace_document(key, document)
     }
 
     fn replace_document(&mut self, key: &str, document: DocumentMut) -> Result<(), ConfigError> {
         let mut config = parse_config(&document).map_err(|reason| invalid(key, &reason))?;
         config.validate()?;
-        config.proxy.api_key = self.config.proxy.api_key.clone();
-        config.upstream.api_key = self.config.upstream.api_key.clone();
-        config.prm.api_key = self.config.prm.api_key.clone();
-        config.evolver.api_key = self.config.evolver.api_key.clone();
-        config.rl.api_key = self.config.rl.api_key.clone();
+        fill_secrets(&mut config, &self.secrets);
         let path = self.paths.config_file();
         crate::fsutil::write_private(&path, document.to_string().as_bytes())
             .map_err(|source| ConfigError::Io { path, source })?;
         self.document = document;
         self.config = config;
         Ok(())
+    }
+}
+
+/// A setting's value in `config` as typed JSON; `None` for secret and
+/// unknown keys.
+pub fn value_json(config: &Config, key: &str) -> Option<serde_json::Value> {
+    if SECRET_KEYS.contains(&key) {
+        return None;
+    }
+    serde_json::to_value(leaf(config, key)?).ok()
+}
+
+/// A secret key's value in `config` (empty for other keys).
+pub fn secret_of<'a>(config: &'a Config, key: &str) -> Option<&'a Secret> {
+    match key {
+        "proxy.api_key" => Some(&config.proxy.api_key),
+        "upstream.api_key" => Some(&config.upstream.api_key),
+        "prm.api_key" => Some(&config.prm.api_key),
+        "evolver.api_key" => Some(&config.evolver.api_key),
+        "rl.api_key" => Some(&config.rl.api_key),
+        "rl.hub_token" => Some(&config.rl.hub_token),
+        "opd.api_key" => Some(&config.opd.api_key),
+        _ => None,
+    }
+}
+
+/// Puts the stored keys into the typed config.
+fn fill_secrets(config: &mut Config, secrets: &SecretStore) {
+    config.proxy.api_key = secrets.get("proxy.api_key");
+    config.upstream.api_key = secrets.get("upstream.api_key");
+    config.prm.api_key = secrets.get("prm.api_key");
+    config.evolver.api_key = secrets.get("evolver.api_key");
+    config.rl.api_key = secrets.get("rl.api_key");
+    config.rl.hub_token = secrets.get("rl.hub_token");
+    config.opd.api_key = secrets.get("opd.api_key");
+}
+
+/// `must be …` for a value's own problem, without the key (the caller files
+/// it under the key).
+fn field_message(error: &ConfigError) -> String {
+    match error {
+        ConfigError::Invalid { allowed, .. } => format!("must be {allowed}"),
+        other => other.to_string(),
+    }
+}
+
+/// A JSON value (from the API) as the key's TOML value; `None` for `null`,
+/// which restores the default.
+fn json_value(
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<Option<toml_edit::Value>, ConfigError> {
+    let default = leaf(&Config::default(), key).unwrap_or(toml::Value::String(String::new()));
+    match (value, &default) {
+        (serde_json::Value::Null, _) => Ok(None),
+        (serde_json::Value::Array(items), toml::Value::Array(_)) => {
+            let strings: Option<Vec<&str>> = items.iter().map(|v| v.as_str()).collect();
+            match strings {
+                Some(strings) => Ok(Some(toml_edit::Value::Array(
+                    strings.into_iter().map(str::trim).collect(),
+                ))),
+                None => Err(ConfigError::Invalid {
+                    key: key.to_string(),
+                    allowed: "a list of strings".into(),
+                }),
+            }
+        }
+        (serde_json::Value::String(text), _) => parse_as(key, text, &default).map(Some),
+        (serde_json::Value::Number(_) | serde_json::Value::Bool(_), _) => {
+            parse_as(key, &value.to_string(), &default).map(Some)
+        }
+        _ => Err(ConfigError::Invalid {
+            key: key.to_string(),
+            allowed: allowed_values(key)
+                .unwrap_or("a single value (a string, number or true/false)")
+                .to_string(),
+        }),
+    }
+}
+
+fn set_or_remove(document: &mut DocumentMut, key: &str, value: Option<toml_edit::Value>) {
+    match value {
+        Some(value) => set_document_leaf(document, key, value),
+        None => remove_document_leaf(document, key),
+    }
+}
+
+fn remove_document_leaf(document: &mut DocumentMut, key: &str) {
+    let mut parts = key.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(section), Some(name)) => {
+            if let Some(table) = document
+                .get_mut(section)
+                .and_then(|t| t.as_table_like_mut())
+            {
+                table.remove(name);
+            }
+        }
+        (Some(name), None) => {
+            document.remove(name);
+        }
+        _ => {}
     }
 }
 
@@ -305,6 +541,23 @@ fn document_leaf<'a>(document: &'a DocumentMut, key: &str) -> Option<&'a toml_ed
 fn set_document_leaf(document: &mut DocumentMut, key: &str, value: toml_edit::Value) {
     let mut parts: Vec<&str> = key.split('.').collect();
     let Some(name) = parts.pop() else { return };
+    // A new section becomes a `[section]` table at the end of the file,
+    // where a person would add it, not an inline table at the top.
+    if let [section] = parts.as_slice() {
+        if !document
+            .get(section)
+            .is_some_and(toml_edit::Item::is_table_like)
+        {
+            document.insert(section, toml_edit::table());
+        }
+        if let Some(table) = document
+            .get_mut(section)
+            .and_then(toml_edit::Item::as_table_like_mut)
+        {
+            table.insert(name, toml_edit::Item::Value(value));
+        }
+        return;
+    }
     let mut item = document.as_item_mut();
     for part in parts {
         item = &mut item[part];
@@ -427,7 +680,14 @@ mod tests {
             "rl.save_every",
             "rl.resume_from",
             "rl.tokenizer",
+            "rl.hub_url",
+            "rl.hub_token",
             "rl.max_tokens",
+            "opd.teacher_url",
+            "opd.teacher_model",
+            "opd.kl_coef",
+            "opd.timeout_secs",
+            "opd.api_key",
         ] {
             assert!(keys.iter().any(|k| k == key), "missing {key}");
         }
@@ -588,6 +848,78 @@ mod tests {
         assert_eq!(shown.source, ValueSource::Env);
         assert_eq!(shown.env_var.as_deref(), Some("OPENAI_API_KEY"));
         assert!(!shown.value.contains("environment"));
+    }
+
+    #[test]
+    fn change_many_saves_all_or_nothing_with_a_message_per_key() {
+        let (dir, mut store) = store();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "# kept\n[skills]\ntop_k = 4\n",
+        )
+        .unwrap();
+        let mut store2 = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
+        let values = vec![
+            ("skills.top_k".to_string(), serde_json::json!(0)),
+            ("proxy.port".to_string(), serde_json::json!("seventy")),
+            ("notifications.errors".to_string(), serde_json::json!(false)),
+            ("upstream.api_key".to_string(), serde_json::json!("sk-x")),
+        ];
+        let secrets = vec![("upstream.model".to_string(), Some("x".to_string()))];
+        let ChangeError::Invalid(fields) = store2.change_many(&values, &secrets).unwrap_err()
+        else {
+            panic!("expected per-key messages")
+        };
+        let keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "proxy.port",
+                "skills.top_k",
+                "upstream.api_key",
+                "upstream.model"
+            ],
+            "{fields:?}"
+        );
+        assert!(fields["skills.top_k"].starts_with("must be"), "{fields:?}");
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert_eq!(text, "# kept\n[skills]\ntop_k = 4\n");
+
+        // Values that are only valid together are accepted together.
+        let values = vec![
+            ("prm.enabled".to_string(), serde_json::json!(true)),
+            ("prm.model".to_string(), serde_json::json!("judge")),
+            (
+                "scheduler.calendars".to_string(),
+                serde_json::json!(["/tmp/a.ics"]),
+            ),
+            ("skills.top_k".to_string(), serde_json::Value::Null),
+        ];
+        let secrets = vec![(
+            "upstream.api_key".to_string(),
+            Some("sk-together-0123456789".to_string()),
+        )];
+        store2.change_many(&values, &secrets).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(text.starts_with("# kept"), "{text}");
+        assert!(!text.contains("sk-together"), "{text}");
+        let reopened = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
+        assert!(reopened.config().prm.enabled);
+        assert_eq!(reopened.config().skills.top_k, 6);
+        assert_eq!(reopened.config().scheduler.calendars, ["/tmp/a.ics"]);
+        assert_eq!(
+            reopened.config().upstream.api_key.expose(),
+            "sk-together-0123456789"
+        );
+        assert_eq!(
+            reopened.value_json("scheduler.calendars"),
+            Some(serde_json::json!(["/tmp/a.ics"]))
+        );
+        assert_eq!(
+            reopened.secret_location("upstream.api_key"),
+            SecretLocation::File
+        );
+        store.set("skills.top_k", "2").unwrap();
     }
 
     #[test]

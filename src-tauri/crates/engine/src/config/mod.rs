@@ -6,10 +6,14 @@
 
 mod curator;
 mod keys;
+mod opd;
 mod rl;
 
 pub use curator::CuratorConfig;
-pub use keys::{ConfigEntry, ConfigStore, ValueSource};
+pub use keys::{
+    secret_of, value_json, ChangeError, ConfigEntry, ConfigStore, ValueSource, SECRET_KEYS,
+};
+pub use opd::OpdConfig;
 pub use rl::{RlConfig, LOSSES};
 
 use std::net::IpAddr;
@@ -58,6 +62,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub curator: CuratorConfig,
     pub rl: RlConfig,
+    pub opd: OpdConfig,
+    pub notifications: NotificationsConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -236,6 +242,29 @@ impl Default for EvolverConfig {
             failure_threshold: 0.4,
             timeout_secs: 120.0,
             api_key: Secret::default(),
+        }
+    }
+}
+
+/// Which desktop notifications the tray app shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// A new skill was learned (or waits for review).
+    pub skill_learned: bool,
+    /// A training run ended.
+    pub training_finished: bool,
+    /// Something needs the user: the upstream refused the key, a calendar
+    /// cannot be read.
+    pub errors: bool,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            skill_learned: true,
+            training_finished: true,
+            errors: true,
         }
     }
 }
@@ -473,6 +502,7 @@ impl Config {
         self.validate_scheduler()?;
         self.validate_curator()?;
         self.validate_rl()?;
+        self.validate_opd()?;
         let idle = self.session.idle_timeout_minutes;
         if !(idle > 0.0 && idle <= 10_080.0) {
             return invalid(

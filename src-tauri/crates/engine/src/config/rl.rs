@@ -29,17 +29,28 @@ pub struct RlConfig {
     /// A checkpoint path (`tinker://…`) to start from; empty: the base
     /// model (or the newest checkpoint the trainer saved itself).
     pub resume_from: String,
-    /// A local folder with the base model's `tokenizer.json` and
+    /// The base model's tokenizer and chat template; required in
+    /// `rl`/`auto`. Either a local folder with `tokenizer.json` and
     /// `tokenizer_config.json` (and optionally `chat_template.jinja` and
-    /// `generation_config.json`), such as a Hugging Face snapshot of
-    /// `rl.model`; required in `rl`/`auto`. This build never downloads it.
+    /// `generation_config.json`), such as a Hugging Face snapshot, or a
+    /// model id on the hub (`Qwen/Qwen3-4B-Instruct-2507`, optionally
+    /// `@revision`), whose files are downloaded once into the cache folder
+    /// and read from there ever after (offline too).
     pub tokenizer: String,
+    /// The model hub `rl.tokenizer` model ids are downloaded from (its
+    /// `/{model}/resolve/{revision}/{file}` URLs); empty: the `HF_ENDPOINT`
+    /// environment variable, else https://huggingface.co.
+    pub hub_url: String,
     /// The longest answer sampled from the policy when the client sets no
     /// `max_tokens`.
     pub max_tokens: u32,
     /// Kept in the secret store.
     #[serde(skip)]
     pub api_key: Secret,
+    /// The hub's access token for gated or private models (kept in the
+    /// secret store); empty: the `HF_TOKEN` environment variable, if set.
+    #[serde(skip)]
+    pub hub_token: Secret,
 }
 
 impl Default for RlConfig {
@@ -54,8 +65,10 @@ impl Default for RlConfig {
             save_every: 5,
             resume_from: String::new(),
             tokenizer: String::new(),
+            hub_url: String::new(),
             max_tokens: 2048,
             api_key: Secret::default(),
+            hub_token: Secret::default(),
         }
     }
 }
@@ -100,9 +113,20 @@ impl Config {
         if self.trains() && rl.tokenizer.trim().is_empty() {
             return invalid(
                 "rl.tokenizer",
-                "a local folder with the base model's tokenizer.json and tokenizer_config.json \
-                 when mode is rl or auto (nothing is downloaded)",
+                "the base model's tokenizer when mode is rl or auto: a local folder with \
+                 tokenizer.json and tokenizer_config.json, or a model id such as \
+                 Qwen/Qwen3-4B-Instruct-2507 (downloaded once from rl.hub_url)",
             );
+        }
+        if !rl.hub_url.is_empty() {
+            match reqwest::Url::parse(&rl.hub_url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => return invalid(
+                    "rl.hub_url",
+                    "an http:// or https:// URL of a model hub such as https://huggingface.co, \
+                         or empty for HF_ENDPOINT or https://huggingface.co",
+                ),
+            }
         }
         if !(1..=1_000_000).contains(&rl.max_tokens) {
             return invalid(
@@ -165,6 +189,7 @@ mod tests {
             ("rl.base_url", |c| c.rl.base_url = "ftp://x".into()),
             ("rl.model", |c| c.rl.model = " ".into()),
             ("rl.tokenizer", |c| c.rl.tokenizer.clear()),
+            ("rl.hub_url", |c| c.rl.hub_url = "huggingface.co".into()),
             ("rl.max_tokens", |c| c.rl.max_tokens = 0),
             ("rl.lora_rank", |c| c.rl.lora_rank = 0),
             ("rl.batch_size", |c| c.rl.batch_size = 0),

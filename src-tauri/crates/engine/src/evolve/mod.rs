@@ -24,7 +24,7 @@ pub use trigger::{check, settled, Trigger};
 pub use worker::run;
 pub(crate) use worker::{bump_generation, now_rfc3339};
 
-use crate::config::{Config, ResolvedUpstream, ReviewMode};
+use crate::config::{Config, ResolvedUpstream};
 
 /// The evolver with its settings, ready for [`run`].
 #[derive(Clone)]
@@ -33,7 +33,6 @@ pub struct Evolver {
     every_n_turns: u32,
     max_new_skills: usize,
     failure_threshold: f64,
-    review: ReviewMode,
     /// The PRM judge runs, so a session's end waits for its scores.
     judging: bool,
 }
@@ -65,7 +64,6 @@ impl Evolver {
             every_n_turns: config.evolver.every_n_turns,
             max_new_skills: config.evolver.max_new_skills,
             failure_threshold: config.evolver.failure_threshold,
-            review: config.skills.review,
             judging: config.prm.enabled,
         }))
     }

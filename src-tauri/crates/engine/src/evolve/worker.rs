@@ -152,6 +152,9 @@ async fn evolve(
         turns = turns.len(),
         "evolving skills"
     );
+    state.events.publish(EngineEvent::EvolutionStarted {
+        session_id: session_id.to_string(),
+    });
     let snapshot = state.library.snapshot();
     let prompt = build(turns, snapshot.skills(), evolver.max_new_skills);
     let mut record = EvolutionRecord {
@@ -196,8 +199,10 @@ async fn evolve(
         evolver.max_new_skills,
     );
     let mut announcements = Vec::new();
+    // Read now, not at start: the settings may switch review on or off.
+    let review = state.live_config().skills.review;
     for decision in decisions {
-        let (skill, event, active) = apply(state, evolver.review, &provenance, decision);
+        let (skill, event, active) = apply(state, review, &provenance, decision);
         activated |= active;
         record.skills.push(skill);
         announcements.extend(event);

@@ -142,7 +142,8 @@ async fn forward(
 
     state.note_request();
     let session = state.open_turn(&meta);
-    let injected_skills = if meta.turn_type == TurnType::Main && state.config.skills.enabled {
+    let injected_skills = if meta.turn_type == TurnType::Main && state.live_config().skills.enabled
+    {
         inject_skills(state, client, &mut request)
     } else {
         Vec::new()
@@ -208,6 +209,9 @@ async fn forward(
     };
     let status = response.status();
     if !status.is_success() {
+        if matches!(status.as_u16(), 401 | 403) {
+            state.upstream_refused_key(status.as_u16());
+        }
         let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
         let body = tokio::time::timeout(upstream.timeout, response.bytes())
             .await
@@ -374,7 +378,7 @@ fn inject_skills(state: &ProxyState, client: Dialect, request: &mut Value) -> Ve
         return Vec::new();
     };
     let snapshot = state.library.snapshot();
-    let hits = snapshot.search(&instruction, state.config.skills.top_k);
+    let hits = snapshot.search(&instruction, state.live_config().skills.top_k);
     if hits.is_empty() {
         return Vec::new();
     }

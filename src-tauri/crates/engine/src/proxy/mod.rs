@@ -7,6 +7,7 @@ mod inject;
 mod models;
 pub mod policy;
 mod policy_answer;
+pub mod policy_hub;
 mod recorder;
 mod relay;
 mod session_meta;
@@ -31,6 +32,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 pub use error::ProxyError;
 pub use policy::{PolicyLoadError, PolicyRegistry};
+pub use policy_hub::{Hub, HubError, HubModel};
 
 use crate::config::Config;
 use crate::events::{EngineEvent, EventBus};
@@ -40,9 +42,18 @@ use crate::upstream::UpstreamClient;
 /// Longest wait for a turn's commit before its answer is sent anyway.
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How often the user is told that the upstream refuses the key.
+const UPSTREAM_AUTH_ALERT_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Everything a request handler needs; shared by all requests.
 pub struct ProxyState {
+    /// The configuration the engine started with. Settings that apply
+    /// without a restart are read from [`ProxyState::live_config`] instead.
     pub config: Config,
+    /// The newest saved configuration: swapped by `PUT /api/settings`, read
+    /// lock-free where a setting applies live (skills, notifications,
+    /// scheduler, calendars).
+    live: Arc<arc_swap::ArcSwap<Config>>,
     pub upstream: Option<UpstreamClient>,
     /// The policy being trained, which answers main turns in `rl`/`auto`.
     pub policy: Option<Arc<PolicyRegistry>>,
@@ -59,6 +70,11 @@ pub struct ProxyState {
     admin_token: Option<crate::api::AdminToken>,
     /// Set once serving starts the scheduler.
     scheduler: std::sync::OnceLock<metaclaw_schedule::scheduler::SchedulerHandle>,
+    /// Where the config, secrets and trash live; `None` in tests that build
+    /// the state by hand (the settings API then answers 503).
+    paths: Option<crate::paths::AppPaths>,
+    /// When the user was last told the upstream refused the key.
+    upstream_auth_alerted: std::sync::Mutex<Option<Instant>>,
     started: Instant,
 }
 
@@ -73,6 +89,7 @@ impl ProxyState {
         skill_generation: i64,
     ) -> ProxyState {
         ProxyState {
+            live: Arc::new(arc_swap::ArcSwap::from_pointee(config.clone())),
             config,
             upstream,
             policy: None,
@@ -84,8 +101,55 @@ impl ProxyState {
             activity: tokio::sync::watch::Sender::new(None),
             admin_token: None,
             scheduler: std::sync::OnceLock::new(),
+            paths: None,
+            upstream_auth_alerted: std::sync::Mutex::new(None),
             started: Instant::now(),
         }
+    }
+
+    /// The newest saved configuration (see the `live` field).
+    pub fn live_config(&self) -> Arc<Config> {
+        self.live.load_full()
+    }
+
+    /// Shares the live configuration with a background task that follows it.
+    pub(crate) fn live_handle(&self) -> Arc<arc_swap::ArcSwap<Config>> {
+        self.live.clone()
+    }
+
+    /// Makes `config` the live configuration (after it was saved).
+    pub(crate) fn set_live_config(&self, config: Config) {
+        self.live.store(Arc::new(config));
+    }
+
+    pub fn with_paths(mut self, paths: crate::paths::AppPaths) -> Self {
+        self.paths = Some(paths);
+        self
+    }
+
+    pub fn paths(&self) -> Option<&crate::paths::AppPaths> {
+        self.paths.as_ref()
+    }
+
+    /// The upstream refused the key (401/403): tell the user, at most once
+    /// every ten minutes, since every request will fail the same way.
+    pub(crate) fn upstream_refused_key(&self, status: u16) {
+        let now = Instant::now();
+        let mut last = self
+            .upstream_auth_alerted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| now.duration_since(at) < UPSTREAM_AUTH_ALERT_EVERY) {
+            return;
+        }
+        *last = Some(now);
+        drop(last);
+        self.events.publish(EngineEvent::ActionNeeded {
+            kind: "upstream_auth".to_owned(),
+            message: format!(
+                "the upstream refused the API key ({status}); set a valid upstream.api_key in the settings"
+            ),
+        });
     }
 
     pub fn skill_generation(&self) -> i64 {
@@ -250,8 +314,17 @@ async fn list_models(State(state): State<Arc<ProxyState>>, headers: HeaderMap) -
 /// The engine's events as server-sent events, for the tray and the
 /// dashboard: `event:` is the event type, `data:` its JSON.
 async fn engine_events(State(state): State<Arc<ProxyState>>, headers: HeaderMap) -> Response {
-    if let Err(error) = state.check_auth(&headers) {
-        return error.into_response(Dialect::OpenAi);
+    // The dashboard holds the admin token; an agent may listen with the
+    // proxy key when one is set. Nobody listens without either.
+    let admin = state
+        .admin_token()
+        .is_some_and(|token| token.accepts(&headers));
+    let agent = !state.config.proxy.api_key.is_empty() && state.check_auth(&headers).is_ok();
+    if !admin && !agent {
+        return crate::api::ApiError::unauthorized(
+            "missing or wrong admin token (Authorization: Bearer <contents of the admin-token file>)",
+        )
+        .into_response();
     }
     let events = state.events.subscribe();
     let stream = futures_util::stream::unfold(events, |mut events| async move {

@@ -5,12 +5,13 @@
 //! the newest one, which the trainer publishes after each step.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use metaclaw_policy::{ChatCodec, PolicyError};
 use metaclaw_tinker::{SamplerPath, SamplerSource, TinkerClient, TinkerConfig, TinkerError};
 
+use super::policy_hub::{tokenizer_folder, Hub, HubError};
 use crate::config::RlConfig;
 use crate::train::{PolicyPublisher, PolicySampler, TrainSettings};
 
@@ -19,14 +20,18 @@ use crate::train::{PolicyPublisher, PolicySampler, TrainSettings};
 pub enum PolicyLoadError {
     #[error(
         "rl.tokenizer: cannot load the base model's tokenizer from {dir}: {source} \
-         (point rl.tokenizer at a local folder with tokenizer.json and tokenizer_config.json; \
-         this build does not download them)"
+         (point rl.tokenizer at a local folder with tokenizer.json and tokenizer_config.json, \
+         or at a model id such as Qwen/Qwen3-4B-Instruct-2507 to download them once)"
     )]
     Tokenizer {
         dir: PathBuf,
         #[source]
         source: PolicyError,
     },
+    /// `rl.tokenizer` names a model id whose files are not cached and
+    /// could not be downloaded.
+    #[error("rl.tokenizer: {0}")]
+    Hub(#[from] HubError),
     #[error("{0}")]
     Settings(String),
 }
@@ -52,12 +57,19 @@ pub struct PolicyRegistry {
 }
 
 impl PolicyRegistry {
-    /// Loads the chat codec from `rl.tokenizer`; nothing is contacted yet
-    /// (the service is reached at the first request that needs it).
-    pub fn open(rl: &RlConfig) -> Result<PolicyRegistry, PolicyLoadError> {
+    /// Loads the chat codec from `rl.tokenizer`: a folder, or a model id
+    /// whose files are downloaded into `tokenizer_cache` the first time
+    /// (with `env` for `HF_ENDPOINT` / `HF_TOKEN`). The training service is
+    /// not contacted yet (it is reached at the first request that needs it).
+    pub fn open(
+        rl: &RlConfig,
+        tokenizer_cache: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<PolicyRegistry, PolicyLoadError> {
         let settings =
             TrainSettings::from_config(rl).map_err(|e| PolicyLoadError::Settings(e.to_string()))?;
-        let dir = PathBuf::from(rl.tokenizer.trim());
+        let hub = Hub::from_config(rl, env);
+        let dir = tokenizer_folder(&rl.tokenizer, &hub, tokenizer_cache)?;
         let codec =
             ChatCodec::load(&dir).map_err(|source| PolicyLoadError::Tokenizer { dir, source })?;
         Ok(PolicyRegistry::new(

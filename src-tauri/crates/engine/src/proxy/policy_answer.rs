@@ -5,6 +5,12 @@
 //! client's dialect, whole or as a stream. The turn is recorded as usual,
 //! plus its prompt and response token ids, the sampler's log-probs and the
 //! policy version: the trainer's training data.
+//!
+//! The client's sampling settings the service understands go with the
+//! sample request: `max_tokens` / `max_completion_tokens`, `temperature`,
+//! `top_p`, `top_k`, `seed` and stop strings (OpenAI `stop`, Anthropic
+//! `stop_sequences`, also enforced here, so an answer never shows one).
+//! One sample per request: `n` above 1 is refused.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use metaclaw_dialect::{encode_sse, Dialect, OpenAiToAnthropicStream, SseEvent, Usage};
+use metaclaw_policy::ChatCodec;
 use metaclaw_policy::{AssistantMessage, ResponseEvent};
 use metaclaw_store::{RequestTokens, TrainingRecord, TurnStatus};
 use metaclaw_tinker::{SamplingParams, Sequence, Stop, StopReason};
@@ -56,8 +63,13 @@ pub(super) async fn answer(
     let sampled = match sample(policy, &request).await {
         Ok(sampled) => sampled,
         Err(error) => {
+            // A request the proxy refused is not the service's failure.
+            let status = match error {
+                ProxyError::InvalidRequest(_) => TurnStatus::ProxyError,
+                _ => TurnStatus::UpstreamError,
+            };
             recorder.finish(TurnOutcome::failed(
-                TurnStatus::UpstreamError,
+                status,
                 Some(error.status().as_u16()),
                 error.to_string(),
             ));
@@ -135,19 +147,20 @@ async fn sample(
     request: &PolicyRequest<'_>,
 ) -> Result<Sampled, ProxyError> {
     let codec = policy.codec();
+    let client = ClientSampling::read(request.body, policy.max_tokens)?;
     let prompt = codec.prompt(request.client, request.body).map_err(|e| {
         ProxyError::InvalidRequest(format!(
             "cannot render the conversation with the model's chat template: {e}"
         ))
     })?;
-    let params = sampling_params(policy, codec.stop_token_ids(), request.body);
+    let params = client.params(codec);
     let unavailable =
         |e: metaclaw_tinker::TinkerError| ProxyError::PolicyUnavailable(e.to_string());
     let sampler = policy
         .sampler_for(request.session_id)
         .await
         .map_err(unavailable)?;
-    let sequence = sampler
+    let mut sequence = sampler
         .sampler
         .sample(&prompt.token_ids, 1, &params)
         .await
@@ -155,7 +168,9 @@ async fn sample(
         .into_iter()
         .next()
         .ok_or_else(|| ProxyError::PolicyInvalid("the sampler returned no sequence".into()))?;
-    let mut parser = codec.response_stream(&prompt);
+    let mut parser = codec
+        .response_stream(&prompt)
+        .with_stop_strings(&client.stop);
     let mut events = Vec::new();
     for &id in &sequence.tokens {
         events.extend(
@@ -163,6 +178,15 @@ async fn sample(
                 .push_token(id)
                 .map_err(|e| ProxyError::PolicyInvalid(e.to_string()))?,
         );
+    }
+    // Tokens after the end (a service that sampled past a stop) were
+    // never part of the answer: they are neither shown nor trained on.
+    if let Some(end) = parser.stopped_after() {
+        if end < sequence.tokens.len() {
+            sequence.tokens.truncate(end);
+            sequence.logprobs.truncate(end);
+            sequence.stop_reason = StopReason::Stop;
+        }
     }
     let (last, message) = parser.finish();
     events.extend(last);
@@ -178,26 +202,122 @@ async fn sample(
     })
 }
 
-/// The client's `max_tokens` (else `rl.max_tokens`), temperature and
-/// top-p; sampling stops at the model's stop tokens.
-fn sampling_params(policy: &PolicyRegistry, stop_ids: &[u32], body: &Value) -> SamplingParams {
-    let max_tokens = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|key| body.get(*key).and_then(Value::as_u64))
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-        .unwrap_or(policy.max_tokens);
-    let mut params = SamplingParams {
-        max_tokens: Some(max_tokens),
-        stop: (!stop_ids.is_empty()).then(|| Stop::Tokens(stop_ids.to_vec())),
-        ..SamplingParams::default()
-    };
-    if let Some(t) = body.get("temperature").and_then(Value::as_f64) {
-        params.temperature = t;
+/// The sampling settings a client's request carries (both dialects use
+/// the same names, except Anthropic's `stop_sequences`).
+#[derive(Debug, Clone, PartialEq)]
+struct ClientSampling {
+    max_tokens: u32,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    top_k: Option<i32>,
+    seed: Option<i64>,
+    stop: Vec<String>,
+}
+
+impl ClientSampling {
+    /// Reads and checks them; `default_max` is `rl.max_tokens`. A value
+    /// the service would refuse is the client's error (400), named here.
+    fn read(body: &Value, default_max: u32) -> Result<ClientSampling, ProxyError> {
+        let bad =
+            |key: &str, what: &str| ProxyError::InvalidRequest(format!("{key}: must be {what}"));
+        let present = |key: &str| body.get(key).filter(|v| !v.is_null());
+        if let Some(n) = present("n") {
+            if n.as_u64() != Some(1) {
+                return Err(ProxyError::InvalidRequest(format!(
+                    "n: is {n}, but the policy being trained answers with one sample per \
+                     request in rl and auto modes (send n = 1 or leave it out)"
+                )));
+            }
+        }
+        let mut max_tokens = default_max;
+        for key in ["max_tokens", "max_completion_tokens"] {
+            if let Some(value) = present(key) {
+                max_tokens = value
+                    .as_u64()
+                    .filter(|&n| n >= 1)
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                    .ok_or_else(|| bad(key, "a whole number of tokens of at least 1"))?;
+            }
+        }
+        let number = |key: &str| -> Result<Option<f64>, ProxyError> {
+            present(key)
+                .map(|v| {
+                    v.as_f64()
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| bad(key, "a number"))
+                })
+                .transpose()
+        };
+        let temperature = number("temperature")?;
+        if temperature.is_some_and(|t| t < 0.0) {
+            return Err(bad("temperature", "a number of at least 0"));
+        }
+        let top_p = number("top_p")?;
+        if top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return Err(bad("top_p", "a number greater than 0 and at most 1"));
+        }
+        let top_k = match present("top_k") {
+            None => None,
+            // 0 and -1 both mean "no top-k cut" (vLLM); the service wants -1.
+            Some(v) => match v.as_i64() {
+                Some(-1 | 0) => Some(-1),
+                Some(k) if k > 0 => Some(i32::try_from(k).unwrap_or(i32::MAX)),
+                _ => return Err(bad("top_k", "a whole number (0 or -1: no cut)")),
+            },
+        };
+        let seed = present("seed")
+            .map(|v| v.as_i64().ok_or_else(|| bad("seed", "a whole number")))
+            .transpose()?;
+        let mut stop = Vec::new();
+        for key in ["stop", "stop_sequences"] {
+            match present(key) {
+                None => {}
+                Some(Value::String(s)) => stop.push(s.clone()),
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        let s = item
+                            .as_str()
+                            .ok_or_else(|| bad(key, "a string or a list of strings"))?;
+                        stop.push(s.to_owned());
+                    }
+                }
+                Some(_) => return Err(bad(key, "a string or a list of strings")),
+            }
+        }
+        stop.retain(|s| !s.is_empty());
+        Ok(ClientSampling {
+            max_tokens,
+            temperature,
+            top_p,
+            top_k,
+            seed,
+            stop,
+        })
     }
-    if let Some(p) = body.get("top_p").and_then(Value::as_f64) {
-        params.top_p = p;
+
+    /// The sample request's parameters. Without client stop strings the
+    /// sampler stops at the model's stop tokens (ids); with them it is
+    /// given strings, the client's and the stop tokens' texts (the wire
+    /// takes one kind or the other).
+    fn params(&self, codec: &ChatCodec) -> SamplingParams {
+        let defaults = SamplingParams::default();
+        let stop = if self.stop.is_empty() {
+            let ids = codec.stop_token_ids();
+            (!ids.is_empty()).then(|| Stop::Tokens(ids.to_vec()))
+        } else {
+            let mut strings = self.stop.clone();
+            strings.extend(codec.stop_token_texts());
+            Some(Stop::Strings(strings))
+        };
+        SamplingParams {
+            max_tokens: Some(self.max_tokens),
+            seed: self.seed,
+            stop,
+            temperature: self.temperature.unwrap_or(defaults.temperature),
+            top_k: self.top_k.unwrap_or(defaults.top_k),
+            top_p: self.top_p.unwrap_or(defaults.top_p),
+        }
     }
-    params
 }
 
 fn hit_limit(sampled: &Sampled) -> bool {
@@ -308,6 +428,82 @@ fn stream_chunks(request: &PolicyRequest<'_>, sampled: &Sampled) -> Vec<Bytes> {
             }
             out.extend(translate.finish());
             out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: Value) -> Result<ClientSampling, String> {
+        ClientSampling::read(&body, 2048).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn client_sampling_settings_are_read_and_checked() {
+        assert_eq!(
+            read(json!({"messages": []})).unwrap(),
+            ClientSampling {
+                max_tokens: 2048,
+                temperature: None,
+                top_p: None,
+                top_k: None,
+                seed: None,
+                stop: vec![],
+            }
+        );
+        let openai = read(json!({"max_completion_tokens": 64, "temperature": 0.2,
+            "top_p": 0.9, "top_k": 40, "seed": -7, "stop": ["\n\n", ""], "n": 1}))
+        .unwrap();
+        assert_eq!(
+            (
+                openai.max_tokens,
+                openai.temperature,
+                openai.top_p,
+                openai.top_k,
+                openai.seed
+            ),
+            (64, Some(0.2), Some(0.9), Some(40), Some(-7))
+        );
+        assert_eq!(openai.stop, ["\n\n"]);
+        let anthropic =
+            read(json!({"max_tokens": 10, "top_k": 0, "stop_sequences": ["END"]})).unwrap();
+        assert_eq!(
+            (anthropic.top_k, anthropic.stop),
+            (Some(-1), vec!["END".to_owned()])
+        );
+        assert_eq!(read(json!({"stop": "###"})).unwrap().stop, ["###"]);
+        for (body, message) in [
+            (
+                json!({"n": 2}),
+                "n: is 2, but the policy being trained answers with one sample",
+            ),
+            (
+                json!({"max_tokens": 0}),
+                "max_tokens: must be a whole number",
+            ),
+            (
+                json!({"temperature": -1}),
+                "temperature: must be a number of at least 0",
+            ),
+            (
+                json!({"temperature": "hot"}),
+                "temperature: must be a number",
+            ),
+            (
+                json!({"top_p": 0}),
+                "top_p: must be a number greater than 0",
+            ),
+            (json!({"top_k": 1.5}), "top_k: must be a whole number"),
+            (json!({"seed": "x"}), "seed: must be a whole number"),
+            (
+                json!({"stop": [1]}),
+                "stop: must be a string or a list of strings",
+            ),
+        ] {
+            let error = read(body).unwrap_err();
+            assert!(error.contains(message), "{error}");
         }
     }
 }

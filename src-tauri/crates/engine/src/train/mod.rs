@@ -6,8 +6,12 @@
 //! * `step`: one step (datums → forward-backward → optimizer step → new
 //!   sampler → every `rl.save_every` steps a checkpoint), recorded in the
 //!   store, pausable before each request to the service.
+//! * `teacher`: with on-policy distillation (`opd.*`), the teacher model's
+//!   log-probs of the sampled tokens, which the step folds into the
+//!   advantages as a reverse-KL penalty.
 //! * `worker`: when steps run: in `auto` inside the scheduler's windows, in
-//!   `rl` as soon as a batch is full.
+//!   `rl` as soon as a batch is full; it announces each step and each run's
+//!   end on the event bus.
 //!
 //! After each trained step the new sampler is published on a
 //! [`PolicyPublisher`]; the proxy (`proxy::policy`) gives it to new
@@ -16,11 +20,13 @@
 mod batch;
 mod source;
 mod step;
+pub mod teacher;
 mod worker;
 
 pub use batch::{select_batch, Selection};
 pub use source::{ExampleSource, StoreExamples, TrainingExample};
-pub use step::{checkpoint_due, checkpoint_name, StepReport, Trainer};
+pub use step::{checkpoint_due, checkpoint_name, StepReport, Trainer, REVERSE_KL_METRIC};
+pub use teacher::{Teacher, TeacherError};
 pub use worker::{run, WORKER};
 
 use std::sync::Arc;

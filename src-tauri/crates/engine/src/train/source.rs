@@ -35,6 +35,7 @@ impl TrainingExample {
             // One group per batch: advantages are relative to the batch.
             group: None,
             loss_mask: None,
+            teacher_logprobs: None,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! A step is a few requests to the service: forward-backward on the batch's
 //! datums with `rl.loss`, Adam's step, a snapshot of the new weights for
 //! sampling (the new policy version), and every `rl.save_every` policy
-//! versions a resumable checkpoint plus named sampler weights. The pause
+//! versions a resumable checkpoint plus named sampler weights. With
+//! on-policy distillation the teacher is asked first, and its log-probs of
+//! the batch's responses go into the datums' advantages. The pause
 //! hook is asked before each request; a request once submitted is awaited
 //! and its result kept, so a paused step goes on where it stopped when it is
 //! next asked to (in this process; after a restart its batch is kept and the
@@ -11,14 +13,15 @@
 //!
 //! Every step ends as a row: `trained` (new policy version), `rejected`
 //! (the batch could not become datums; its turns are dropped) or `failed`
-//! (the service failed; the batch stays pending, the connection is dropped
-//! and the next step reconnects from the newest checkpoint).
+//! (the service or the teacher failed; the batch stays pending; after a
+//! service failure the connection is dropped and the next step reconnects
+//! from the newest checkpoint).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use metaclaw_policy::{build_datums, AdvantageConfig};
+use metaclaw_policy::{build_datums, AdvantageConfig, ScoredTurn};
 use metaclaw_store::{
     CheckpointKind, CheckpointRecord, StepOutcome, Store, StoreReader, TrainingRecord,
     TrainingStepRecord,
@@ -28,10 +31,15 @@ use metaclaw_tinker::{
     TrainingModel,
 };
 
+use super::teacher::Teacher;
 use super::{
     select_batch, ExampleSource, PolicyPublisher, PolicySampler, TrainError, TrainSettings,
     TrainingExample,
 };
+
+/// The step metric holding the batch's mean reverse-KL estimate against the
+/// teacher (sampler − teacher log-prob per response token).
+pub const REVERSE_KL_METRIC: &str = "opd_reverse_kl:mean";
 
 /// How a call to [`Trainer::try_step`] ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +59,10 @@ pub enum StepReport {
         policy_version: i64,
         /// The resumable checkpoint saved after it, when one was due.
         checkpoint: Option<String>,
+        /// The batch's mean reward.
+        reward_mean: Option<f64>,
+        /// Turns in the batch.
+        turns: usize,
     },
     Rejected {
         step: i64,
@@ -74,6 +86,7 @@ impl StepReport {
                 step,
                 policy_version,
                 checkpoint,
+                ..
             } => match checkpoint {
                 Some(path) => format!("step {step}: policy v{policy_version}, saved {path}"),
                 None => format!("step {step}: policy v{policy_version}"),
@@ -98,6 +111,8 @@ pub fn checkpoint_name(policy_version: i64) -> String {
 /// The next request of a step in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// The teacher's log-probs (on-policy distillation), then the datums.
+    Teacher,
     ForwardBackward,
     OptimStep,
     Sampler,
@@ -112,7 +127,11 @@ struct InFlight {
     window_id: Option<String>,
     policy_before: i64,
     batch: Vec<i64>,
+    /// The batch's turns, kept until the teacher has scored them.
+    turns: Vec<ScoredTurn>,
     datums: Vec<Datum>,
+    /// Whether the batch's rewards were computed (not for a rejected batch).
+    rewards_known: bool,
     reward_mean: f64,
     reward_std: f64,
     metrics: BTreeMap<String, f64>,
@@ -145,6 +164,13 @@ pub struct Trainer {
     inflight: Option<InFlight>,
     sampler: Option<Sampler>,
     publisher: Option<PolicyPublisher>,
+    teacher: Option<Teacher>,
+}
+
+/// Why a request of a step failed.
+enum StepFailure {
+    Service(TinkerError),
+    Teacher(String),
 }
 
 impl Trainer {
@@ -157,7 +183,15 @@ impl Trainer {
             inflight: None,
             sampler: None,
             publisher: None,
+            teacher: None,
         }
+    }
+
+    /// Distils from `teacher` (`opd.*`): its log-probs of each batch's
+    /// responses add a per-token reverse-KL penalty to the advantages.
+    pub fn with_teacher(mut self, teacher: Teacher) -> Trainer {
+        self.teacher = Some(teacher);
+        self
     }
 
     /// Announces each new policy's sampler on `publisher` (the proxy
@@ -213,7 +247,12 @@ impl Trainer {
                 }
                 let by_id: HashMap<i64, &TrainingExample> =
                     ledger.examples.iter().map(|e| (e.turn_id, e)).collect();
-                let turns: Vec<_> = batch
+                // Every batch turn is an example (the batch is chosen from them).
+                let batch: Vec<i64> = batch
+                    .into_iter()
+                    .filter(|id| by_id.contains_key(id))
+                    .collect();
+                let turns: Vec<ScoredTurn> = batch
                     .iter()
                     .filter_map(|id| by_id.get(id).map(|e| e.scored_turn()))
                     .collect();
@@ -224,7 +263,9 @@ impl Trainer {
                     window_id: window_id.map(str::to_owned),
                     policy_before: ledger.policy_version,
                     batch,
+                    turns,
                     datums: Vec::new(),
+                    rewards_known: false,
                     reward_mean: 0.0,
                     reward_std: 0.0,
                     metrics: BTreeMap::new(),
@@ -232,11 +273,19 @@ impl Trainer {
                     checkpoint: None,
                     phase: Phase::ForwardBackward,
                 };
-                match build_datums(&turns, AdvantageConfig::default()) {
+                // Checked (and, without a teacher, built) now: a turn that
+                // cannot become a datum is rejected before any request.
+                match build_datums(&flight.turns, AdvantageConfig::default()) {
                     Ok(built) => {
-                        flight.datums = built.datums;
+                        flight.rewards_known = true;
                         flight.reward_mean = built.reward_mean;
                         flight.reward_std = built.reward_std;
+                        if self.teacher.is_some() {
+                            flight.phase = Phase::Teacher;
+                        } else {
+                            flight.datums = built.datums;
+                            flight.turns = Vec::new();
+                        }
                     }
                     Err(error) => {
                         let error = error.to_string();
@@ -259,11 +308,16 @@ impl Trainer {
                 self.inflight = Some(flight);
                 return Ok(report);
             }
-            if let Err(error) = self.advance(&mut flight).await {
-                // The service's state is unknown now: start over from the
-                // newest checkpoint at the next step.
-                self.connection = None;
-                let error = format!("{} ({})", error, error.code());
+            if let Err(failure) = self.advance(&mut flight).await {
+                let error = match failure {
+                    StepFailure::Service(error) => {
+                        // The service's state is unknown now: start over
+                        // from the newest checkpoint at the next step.
+                        self.connection = None;
+                        format!("{} ({})", error, error.code())
+                    }
+                    StepFailure::Teacher(error) => error,
+                };
                 self.record(&flight, StepOutcome::Failed, Some(error.clone()));
                 return Ok(StepReport::Failed {
                     step: flight.id,
@@ -282,11 +336,51 @@ impl Trainer {
             step: flight.id,
             policy_version: flight.policy_before + 1,
             checkpoint: flight.checkpoint,
+            reward_mean: Some(flight.reward_mean),
+            turns: flight.batch.len(),
         })
     }
 
+    /// Asks the teacher for its log-probs and builds the datums with the
+    /// reverse-KL penalty.
+    async fn distil(&self, flight: &mut InFlight) -> Result<(), String> {
+        let Some(teacher) = &self.teacher else {
+            return Err("no teacher is configured".into());
+        };
+        teacher
+            .score(&mut flight.turns)
+            .await
+            .map_err(|(i, error)| {
+                let turn = flight.batch.get(i).copied().unwrap_or_default();
+                format!("opd teacher, turn {turn}: {error}")
+            })?;
+        let config = AdvantageConfig {
+            kl_coef: teacher.kl_coef,
+            ..AdvantageConfig::default()
+        };
+        let built = build_datums(&flight.turns, config).map_err(|e| format!("opd teacher: {e}"))?;
+        if let Some(kl) = built.reverse_kl_mean {
+            flight.metrics.insert(REVERSE_KL_METRIC.to_owned(), kl);
+        }
+        flight.datums = built.datums;
+        flight.turns = Vec::new();
+        Ok(())
+    }
+
     /// Submits the step's next request and awaits it.
-    async fn advance(&mut self, flight: &mut InFlight) -> Result<(), TinkerError> {
+    async fn advance(&mut self, flight: &mut InFlight) -> Result<(), StepFailure> {
+        if flight.phase == Phase::Teacher {
+            self.distil(flight).await.map_err(StepFailure::Teacher)?;
+            flight.phase = Phase::ForwardBackward;
+            return Ok(());
+        }
+        self.advance_service(flight)
+            .await
+            .map_err(StepFailure::Service)
+    }
+
+    /// The step's next request to the training service.
+    async fn advance_service(&mut self, flight: &mut InFlight) -> Result<(), TinkerError> {
         let policy_after = flight.policy_before + 1;
         if self.connection.is_none() {
             self.connection = Some(self.connect().await?);
@@ -340,7 +434,7 @@ impl Trainer {
                 flight.checkpoint = Some(state.as_str().to_owned());
                 flight.phase = Phase::Done;
             }
-            Phase::Done => {}
+            Phase::Teacher | Phase::Done => {}
         }
         Ok(())
     }
@@ -419,7 +513,7 @@ impl Trainer {
 
     fn record(&self, flight: &InFlight, outcome: StepOutcome, error: Option<String>) {
         let trained = outcome == StepOutcome::Trained;
-        let has_rewards = !flight.datums.is_empty();
+        let has_rewards = flight.rewards_known;
         self.store
             .record_training(TrainingRecord::Step(TrainingStepRecord {
                 id: flight.id,
@@ -474,6 +568,8 @@ mod tests {
             step: 3,
             policy_version: 5,
             checkpoint: Some("tinker://m/weights/x".into()),
+            reward_mean: Some(0.5),
+            turns: 4,
         };
         assert_eq!(
             trained.summary(),

@@ -1,8 +1,13 @@
-//! When the trainer steps. In `rl` mode a step runs as soon as a batch is
-//! full; in `auto` the trainer is a worker of the training scheduler: it
-//! waits for a full batch, then for a window, steps while the window lasts
-//! and batches are full, and stops at the next safe point (before the next
-//! request to the service) when told to pause, keeping the step's batch.
+//! When the trainer steps. In `rl` mode steps run as soon as a batch is
+//! full, for as long as batches are full; in `auto` the trainer is a worker
+//! of the training scheduler: it waits for a full batch, then for a window,
+//! steps while the window lasts and batches are full, and stops at the next
+//! safe point (before the next request to the service) when told to pause,
+//! keeping the step's batch.
+//!
+//! Each trained step is announced as `EngineEvent::TrainingStep`, and a
+//! run (one window's steps in `auto`, one stretch of full batches in `rl`)
+//! that trained at least once as `EngineEvent::TrainingFinished`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,10 +52,7 @@ pub async fn run(state: Arc<ProxyState>, mut trainer: Trainer, worker: Option<Wo
             }
         }
         let failed = match &worker {
-            None => {
-                let report = step(&mut trainer, generation, None, &|| false).await;
-                matches!(report, None | Some(StepReport::Failed { .. }))
-            }
+            None => while_batches_are_full(&state, &mut trainer).await,
             Some(worker) => match in_window(&state, &mut trainer, worker).await {
                 Some(failed) => failed,
                 None => return,
@@ -60,6 +62,73 @@ pub async fn run(state: Arc<ProxyState>, mut trainer: Trainer, worker: Option<Wo
             tokio::time::sleep(RETRY).await;
         }
     }
+}
+
+/// The steps of one run, announced as they happen and at the end.
+#[derive(Debug, Default)]
+struct Run {
+    steps: u32,
+    reward_first: Option<f64>,
+    reward_last: Option<f64>,
+    policy_version: i64,
+}
+
+impl Run {
+    /// Counts `report` when it trained and announces the step.
+    fn saw(&mut self, state: &ProxyState, report: &StepReport) {
+        let StepReport::Trained {
+            step,
+            policy_version,
+            reward_mean,
+            turns,
+            ..
+        } = report
+        else {
+            return;
+        };
+        self.steps += 1;
+        if self.steps == 1 {
+            self.reward_first = *reward_mean;
+        }
+        self.reward_last = *reward_mean;
+        self.policy_version = *policy_version;
+        state.events.publish(EngineEvent::TrainingStep {
+            step: *step,
+            policy_version: *policy_version,
+            reward_mean: *reward_mean,
+            turns: *turns,
+        });
+    }
+
+    /// Announces the end of a run that trained.
+    fn finish(self, state: &ProxyState) {
+        if self.steps == 0 {
+            return;
+        }
+        state.events.publish(EngineEvent::TrainingFinished {
+            steps: self.steps,
+            reward_first: self.reward_first,
+            reward_last: self.reward_last,
+            policy_version: self.policy_version,
+        });
+    }
+}
+
+/// `rl`: steps until a batch is not full (or a step fails, which ends the
+/// run too). Whether the run ended on a failure.
+async fn while_batches_are_full(state: &ProxyState, trainer: &mut Trainer) -> bool {
+    let mut run = Run::default();
+    let failed = loop {
+        let report = step(trainer, state.skill_generation(), None, &|| false).await;
+        match &report {
+            Some(report @ StepReport::Trained { .. }) => run.saw(state, report),
+            Some(StepReport::Rejected { .. }) => {}
+            Some(StepReport::NotEnough { .. } | StepReport::Paused { .. }) => break false,
+            Some(StepReport::Failed { .. }) | None => break true,
+        }
+    };
+    run.finish(state);
+    failed
 }
 
 /// Claims a window and steps in it. `None`: the scheduler stopped;
@@ -73,31 +142,33 @@ async fn in_window(state: &ProxyState, trainer: &mut Trainer, worker: &Worker) -
         }
     };
     let window = lease.window().id.clone();
-    let mut trained = 0u32;
-    loop {
+    let mut run = Run::default();
+    let failed = loop {
         let pause = || lease.pause_requested();
         let report = step(trainer, state.skill_generation(), Some(&window), &pause).await;
         match report {
-            Some(StepReport::Trained { .. }) => trained += 1,
+            Some(report @ StepReport::Trained { .. }) => run.saw(state, &report),
             Some(StepReport::Rejected { .. }) => {}
             Some(report @ StepReport::Paused { .. }) => {
                 lease.paused(report.summary());
-                return Some(false);
+                break false;
             }
             Some(report @ StepReport::NotEnough { .. }) => {
-                lease.finish(format!("{trained} steps; {}", report.summary()));
-                return Some(false);
+                lease.finish(format!("{} steps; {}", run.steps, report.summary()));
+                break false;
             }
             Some(report @ StepReport::Failed { .. }) => {
                 lease.stop(report.summary());
-                return Some(true);
+                break true;
             }
             None => {
                 lease.stop("cannot read the training data");
-                return Some(true);
+                break true;
             }
         }
-    }
+    };
+    run.finish(state);
+    Some(failed)
 }
 
 async fn step(

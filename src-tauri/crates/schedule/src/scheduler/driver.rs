@@ -139,7 +139,7 @@ pub struct Status {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
-    #[error("nothing to run: no background worker is running (the curator is off with curator.enabled = false, and the RL trainer runs only in the rl and auto modes)")]
+    #[error("nothing to run in a window: the curator is off (curator.enabled = false), and the RL trainer waits for windows only in auto mode (in rl mode it steps as soon as a batch is full)")]
     NoWorker,
     #[error("the scheduler has stopped")]
     Stopped,

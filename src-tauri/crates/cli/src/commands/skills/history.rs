@@ -9,165 +9,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use metaclaw_engine::config::ConfigStore;
-use metaclaw_skills::{LibrarySnapshot, Skill, SkillLibrary, SkillOrigin};
-use metaclaw_store::{
-    CurationAction, CurationRecord, EvolvedSkillOutcome, SkillEvolution, SkillTurn, SkillUsage,
-    StoreReader,
-};
+use metaclaw_engine::skill_actions::{history_events, HistoryEvent, SkillProvenance};
+use metaclaw_skills::{LibrarySnapshot, Skill, SkillLibrary};
+use metaclaw_store::{SkillTurn, SkillUsage, StoreReader};
 use serde::Serialize;
 
 use super::{mean_of, usage_lines, Effect};
 use crate::output::{local_time, outln, print_json, print_table, truncate};
-
-/// Where a skill came from, as its front matter says.
-#[derive(Serialize)]
-struct Provenance {
-    origin: SkillOrigin,
-    evolution_id: Option<String>,
-    session_id: Option<String>,
-    turns: Vec<i64>,
-    model: Option<String>,
-    at: Option<String>,
-}
-
-impl Provenance {
-    fn of(skill: &Skill) -> Provenance {
-        // The front matter's other keys, read as JSON.
-        let extra = serde_json::to_value(&skill.extra).unwrap_or_default();
-        let text = |key: &str| extra.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-        let turns = extra
-            .get("evolved_from_turns")
-            .and_then(|v| v.as_array())
-            .map(|ids| ids.iter().filter_map(|id| id.as_i64()).collect())
-            .unwrap_or_default();
-        Provenance {
-            origin: skill.origin,
-            evolution_id: text("evolution_id"),
-            session_id: text("evolved_from_session"),
-            turns,
-            model: text("evolver_model"),
-            at: text("evolved_at"),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self.origin {
-            SkillOrigin::Bundled => "a starter skill shipped with MetaClaw, unchanged".into(),
-            SkillOrigin::User => "written or edited by hand".into(),
-            SkillOrigin::Evolved => {
-                let mut text = "evolved".to_string();
-                if let Some(at) = &self.at {
-                    text.push_str(&format!(" at {at}"));
-                }
-                if let Some(model) = &self.model {
-                    text.push_str(&format!(" by {model}"));
-                }
-                if let Some(session) = &self.session_id {
-                    text.push_str(&format!(" from session {session}"));
-                }
-                if !self.turns.is_empty() {
-                    let turns: Vec<String> = self.turns.iter().map(i64::to_string).collect();
-                    text.push_str(&format!(" (turns {})", turns.join(", ")));
-                }
-                if let Some(id) = &self.evolution_id {
-                    text.push_str(&format!(", evolution {id}"));
-                }
-                text
-            }
-        }
-    }
-}
-
-/// One thing that happened to the skill.
-#[derive(Serialize)]
-struct Event {
-    at_ms: i64,
-    /// `created`, `extended`, `proposal_dropped` (evolver); `merged_into`,
-    /// `merged_from`, `disabled`, `enabled`, `approved`, `rejected`.
-    event: &'static str,
-    /// `evolver`, `curator` or `user`.
-    by: String,
-    detail: String,
-    /// The other skill of a merge.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    other_skill: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evolution_id: Option<String>,
-    /// The skill generation the change took effect in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    skill_generation: Option<i64>,
-}
-
-impl Event {
-    fn from_evolution(e: SkillEvolution) -> Event {
-        let source = format!(
-            "evolution {} of session {} ({}, {}, {} turns)",
-            e.evolution_id,
-            e.session_id,
-            e.trigger,
-            e.model,
-            e.support_turns.len()
-        );
-        let (event, detail) = match e.outcome {
-            EvolvedSkillOutcome::Added => ("created", source),
-            EvolvedSkillOutcome::Pending => ("created", format!("{source}; pending review")),
-            EvolvedSkillOutcome::Merged => (
-                "extended",
-                format!(
-                    "{source} merged a proposal into it ({})",
-                    e.detail.as_deref().unwrap_or("no detail")
-                ),
-            ),
-            EvolvedSkillOutcome::Dropped => (
-                "proposal_dropped",
-                format!(
-                    "{source} proposed it again, dropped: {}",
-                    e.detail.as_deref().unwrap_or("no reason")
-                ),
-            ),
-        };
-        Event {
-            at_ms: e.finished_at_ms,
-            event,
-            by: "evolver".into(),
-            detail,
-            other_skill: None,
-            evolution_id: Some(e.evolution_id),
-            skill_generation: None,
-        }
-    }
-
-    fn from_curation(name: &str, c: CurationRecord) -> Event {
-        let merged_in = c.skill_name != name;
-        let event = match c.action {
-            _ if merged_in => "merged_from",
-            CurationAction::Merged => "merged_into",
-            CurationAction::Disabled => "disabled",
-            CurationAction::Enabled => "enabled",
-            CurationAction::Approved => "approved",
-            CurationAction::Rejected => "rejected",
-        };
-        // What was merged in is told from the merged skill's side.
-        let detail = if merged_in {
-            format!("{}: {}", c.skill_name, c.reason)
-        } else {
-            c.reason
-        };
-        Event {
-            at_ms: c.at_ms,
-            event,
-            by: c.actor.to_string(),
-            detail,
-            other_skill: if merged_in {
-                Some(c.skill_name)
-            } else {
-                c.into_skill
-            },
-            evolution_id: None,
-            skill_generation: c.skill_generation,
-        }
-    }
-}
 
 /// Uses and mean score in one local day.
 #[derive(Serialize)]
@@ -195,8 +43,8 @@ struct History {
     origin: Option<String>,
     disabled_reason: Option<String>,
     path: Option<PathBuf>,
-    provenance: Option<Provenance>,
-    events: Vec<Event>,
+    provenance: Option<SkillProvenance>,
+    events: Vec<HistoryEvent>,
     usage: Effect,
     usage_by_day: Vec<DayUsage>,
     usage_by_generation: Vec<GenerationUsage>,
@@ -235,8 +83,7 @@ pub fn run(
 /// What the store knows about the skill.
 #[derive(Default)]
 struct Recorded {
-    evolutions: Vec<SkillEvolution>,
-    curations: Vec<CurationRecord>,
+    events: Vec<HistoryEvent>,
     turns: Vec<SkillTurn>,
     usage: Option<SkillUsage>,
 }
@@ -245,32 +92,19 @@ impl Recorded {
     fn read(db: &Path, name: &str) -> anyhow::Result<Recorded> {
         let reader = StoreReader::open(db)?;
         Ok(Recorded {
-            evolutions: reader.skill_evolutions(name)?,
-            curations: reader.curations_of(name)?,
+            events: history_events(&reader, name)?,
             turns: reader.skill_turns(name)?,
             usage: reader.skill_usage()?.remove(name),
         })
     }
 
     fn any(&self) -> bool {
-        !self.evolutions.is_empty() || !self.curations.is_empty() || !self.turns.is_empty()
+        !self.events.is_empty() || !self.turns.is_empty()
     }
 }
 
 fn history(name: &str, skill: Option<&Skill>, recorded: Recorded) -> History {
-    let mut events: Vec<Event> = recorded
-        .evolutions
-        .into_iter()
-        .map(Event::from_evolution)
-        .chain(
-            recorded
-                .curations
-                .into_iter()
-                .map(|c| Event::from_curation(name, c)),
-        )
-        .collect();
-    // Stable: within one millisecond, evolutions come before curations.
-    events.sort_by_key(|e| e.at_ms);
+    let events = recorded.events;
     History {
         name: name.to_owned(),
         in_library: skill.is_some(),
@@ -278,7 +112,7 @@ fn history(name: &str, skill: Option<&Skill>, recorded: Recorded) -> History {
         origin: skill.map(|s| s.origin.to_string()),
         disabled_reason: skill.and_then(Skill::disabled_reason).map(str::to_owned),
         path: skill.map(|s| s.path.clone()),
-        provenance: skill.map(Provenance::of),
+        provenance: skill.map(SkillProvenance::of),
         events,
         usage: Effect::of(recorded.usage.as_ref()),
         usage_by_day: buckets(&recorded.turns, |t| local_day(t.started_at_ms))
