@@ -109,7 +109,7 @@ def test_overview_sessions_and_turns(served, fake):
     wait_until(lambda: len(srv.mc.turns_with("day after")) == 1, what="the second turn recorded")
 
     overview = api.ok("GET", "/api/overview")
-    assert overview["version"] and overview["mode"] == "skills_only"
+    assert overview["version"] and overview["mode"] == "auto"
     assert overview["state"] in {"waiting", "window_open", "working", "pausing", "disabled"}
     assert isinstance(overview["state_reason"], str) and overview["state_reason"]
     assert overview["skills"] == {"active": 5, "pending": 1, "disabled": 0, "problems": 0}
@@ -255,7 +255,7 @@ def test_a_disabled_skill_is_no_longer_injected(served, fake):
 def test_training_and_schedule(served):
     _, api, _ = served
     training = api.ok("GET", "/api/training")
-    assert training["mode"] == "skills_only" and training["trains"] is False
+    assert training["mode"] == "auto" and training["trains"] is False
     assert training["summary"]["steps"] == 0 and training["summary"]["pending_turns"] == 0
     assert training["summary"]["batch_size"] >= 1 and training["summary"]["last_step_at"] is None
     assert training["steps"] == [] and training["checkpoints"] == []
@@ -275,7 +275,7 @@ def test_training_and_schedule(served):
     api.ok("POST", "/api/schedule/pause", {"until": None})
     wait_until(lambda: api.ok("GET", "/api/overview")["paused_until"] is None, what="the resume")
 
-    # The curator is the one worker in skills_only mode: a window opens.
+    # The curator is the one worker in auto mode without the training service: a window opens.
     assert api.ok("POST", "/api/training/now") == {"status": "window opened"}
     assert api.ok("POST", "/api/schedule/train-now") == {"status": "window opened"}
 

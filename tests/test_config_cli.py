@@ -13,7 +13,7 @@ from harness import (PROXY_KEY, UPSTREAM_KEY, MetaClaw, ProxyServer, config_look
                      upstream_settings, walk_items, walk_values, write_skill)
 
 DEFAULTS = {
-    "mode": "skills_only",
+    "mode": "auto",
     "proxy.host": "127.0.0.1",
     "proxy.port": 30000,
     "proxy.max_body_mb": 32,
@@ -213,11 +213,11 @@ def test_status(proxies, fake):
     st = srv.mc.json("status", "--json")
     assert proxy_up_flag(st) is True
     values = list(walk_values(st))
-    assert "skills_only" in values
+    assert "auto" in values
     assert any(isinstance(v, str) and fake.openai_base_url in v for v in values), "status does not name the upstream"
     assert n_skills in values, "status does not give the library size"
     text = srv.mc.run("status").stdout
-    assert str(srv.port) in text and "skills_only" in text
+    assert str(srv.port) in text and "auto" in text
     srv.stop()
     st = srv.mc.json("status", "--json", check=False)
     assert proxy_up_flag(st) is False
@@ -236,7 +236,14 @@ def test_status_counts_problems(mc, tmp_path):
 
 
 def test_training_modes_need_a_service_and_a_model_first(mc):
-    p = mc.run("config", "set", "mode", "auto", check=False)
+    # auto (the default) is valid before the training service is set and
+    # reports why it does not train yet; rl refuses to start without it.
+    assert mc.config_get("mode") == "auto"
+    status = mc.run("train", "status").stdout
+    assert "waiting for the training service" in status and "rl.base_url" in status
+    mc.config_set("mode", "skills_only")
+    assert "off in skills_only mode" in mc.run("train", "status").stdout
+    p = mc.run("config", "set", "mode", "rl", check=False)
     assert p.returncode != 0
     assert "rl.base_url" in p.stderr and "set rl.base_url first" in p.stderr
     mc.config_set("rl.base_url", "http://127.0.0.1:9")

@@ -629,10 +629,11 @@ def test_a_library_of_thousands_is_shown_a_page_at_a_time(browser, proxies):
     ready(tab, r"Skills \(50\)")
     expect(rows).to_have_count(50)
     expect(tab.get_by_role("button", name=re.compile("Show .* more"))).to_have_count(0)
-    # This server only learns skills: the training page says what it would show and how.
+    # Auto mode with no training service: the training page says what it
+    # waits for and where to set it.
     go(tab, "#/training", r"Training \(0 steps\)")
-    expect(tab.locator(".empty")).to_contain_text("No weight training in this mode")
-    expect(tab.locator(".empty")).to_contain_text("rl")
+    expect(tab.locator(".empty")).to_contain_text("Waiting for the training service")
+    expect(tab.locator(".empty")).to_contain_text("rl.base_url")
     tab.close()
     watch.assert_clean()
 

@@ -190,12 +190,13 @@ def test_tray_dashboard_notification_and_quit(desktop, fake, tmp_path):
                           "Train now", "Mode", "Skills only", "RL", "Auto", "Settings…",
                           "Start at login", "Quit"):
                 assert label in labels, f"{label!r} missing from the tray menu: {list(labels)}"
-            status = next(i for i in bus.menu().walk() if i.label.startswith("Skills only ·"))
+            status = next(i for i in bus.menu().walk() if i.label.startswith("Auto ·"))
             assert status.enabled is False and "5 skills" in status.label, status
-            # Not paused: nothing to resume. No rl settings: rl/auto cannot be chosen.
+            # Not paused: nothing to resume. No rl settings: rl cannot be
+            # chosen; auto (the default) can, and trains once they are set.
             assert labels["Resume"].enabled is False
-            assert labels["RL"].enabled is False and labels["Auto"].enabled is False
-            assert labels["Skills only"].toggle_state == 1
+            assert labels["RL"].enabled is False and labels["Auto"].enabled is True
+            assert labels["Auto"].toggle_state == 1
 
             # Pausing from the tray goes through the engine's API: the
             # tooltip says until when, and Resume applies.

@@ -76,10 +76,6 @@ impl Mood {
         self.overview = Some(overview);
     }
 
-    pub fn overview(&self) -> Option<&Overview> {
-        self.overview.as_ref()
-    }
-
     /// Follows an engine event; true when the tray should be redrawn and
     /// the overview fetched again (per-request events change neither).
     pub fn observe(&mut self, event: &EngineEvent, now: Instant) -> bool {

@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, Local, NaiveTime, TimeZone, Utc};
+use metaclaw_engine::config::Mode;
 use metaclaw_engine::events::EngineEvent;
 use metaclaw_engine::proxy::ProxyState;
 use serde_json::{json, Value};
@@ -303,7 +304,6 @@ fn picture(app: &AppHandle, shell: &Shell) -> (crate::icons::TrayState, String, 
     let state = mood.state(now, wall);
     let tooltip = mood.tooltip(now, wall);
     let live = shell.engine().map(|e| e.state.live_config());
-    let overview = mood.overview();
     let mode = live
         .as_ref()
         .map(|c| c.mode.to_string())
@@ -314,13 +314,13 @@ fn picture(app: &AppHandle, shell: &Shell) -> (crate::icons::TrayState, String, 
         paused: mood.paused_until(wall).is_some(),
         mode,
         // The workers were started with the engine, from its start-up config.
-        can_train_now: shell
-            .engine()
-            .is_some_and(|e| e.state.config.curator.enabled)
-            || overview.is_some_and(|o| o.mode == "rl" || o.mode == "auto"),
-        rl_ready: live.as_ref().is_some_and(|c| {
-            !c.rl.base_url.is_empty() && !c.rl.model.is_empty() && !c.rl.tokenizer.is_empty()
+        // Train now opens a window: it needs a worker that waits for one,
+        // the curator or the trainer in auto mode.
+        can_train_now: shell.engine().is_some_and(|e| {
+            let config = &e.state.config;
+            config.curator.enabled || (config.mode == Mode::Auto && config.trains())
         }),
+        rl_ready: live.as_ref().is_some_and(|c| c.rl_configured()),
         start_at_login: app
             .try_state::<tauri_plugin_autostart::AutoLaunchManager>()
             .and_then(|m| m.is_enabled().ok()),

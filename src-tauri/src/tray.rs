@@ -25,7 +25,8 @@ pub struct MenuView {
     /// The scheduler has a worker to give a window to (the trainer in
     /// rl/auto, the curator): "Train now" applies.
     pub can_train_now: bool,
-    /// rl.base_url, rl.model and rl.tokenizer are set: rl/auto can be chosen.
+    /// rl.base_url, rl.model and rl.tokenizer are set: rl can be chosen
+    /// (auto can always: it trains once they are set).
     pub rl_ready: bool,
     pub start_at_login: Option<bool>,
 }
@@ -152,7 +153,7 @@ impl TrayMenu {
             // A click toggles a check item by itself: set every one, so
             // they act as radio items.
             item.set_checked(*mode == view.mode)?;
-            item.set_enabled(view.running && (*mode == "skills_only" || view.rl_ready))?;
+            item.set_enabled(view.running && (*mode != "rl" || view.rl_ready))?;
         }
         match view.start_at_login {
             Some(enabled) => {

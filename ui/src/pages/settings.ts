@@ -60,7 +60,7 @@ const SECTIONS: SectionDef[] = [
           ['rl', 'RL: also train the model as soon as a batch is ready'],
           ['auto', 'Auto: skills now, training only while you are away'],
         ],
-        hint: 'rl and auto need the training service settings (Advanced: rl.*).',
+        hint: 'rl needs the training service settings (Advanced: rl.*); auto trains once they are set.',
       },
       {
         key: 'skills.review',

@@ -221,6 +221,21 @@ function stepRow(s: TrainingStep): HTMLTableRowElement {
 
 function emptyState(t: Training, pending: number): HTMLElement {
   const batch = t.summary.batch_size;
+  if (!t.trains && t.mode === 'auto') {
+    return h(
+      'div',
+      { class: 'empty' },
+      h('h2', null, 'Waiting for the training service'),
+      h(
+        'p',
+        null,
+        'Auto mode fine-tunes the model with reinforcement learning on your scored conversations, only while you are away. ',
+        'It starts once a Tinker-compatible training service, the base model and its tokenizer are set (rl.base_url, rl.model, rl.tokenizer) in ',
+        h('a', { href: href({ page: 'settings' }) }, 'Settings'),
+        '. Until then MetaClaw learns through skills only.',
+      ),
+    );
+  }
   if (!t.trains) {
     return h(
       'div',

@@ -70,8 +70,8 @@ fn status(as_json: bool) -> anyhow::Result<ExitCode> {
         }));
     }
     outln!("mode:            {}", config.mode);
-    if !config.trains() {
-        outln!("training:        off (set mode to rl or auto)");
+    if let Some(why) = config.why_not_training() {
+        outln!("training:        {why}");
     } else {
         outln!(
             "model:           {} (LoRA rank {})",

@@ -104,7 +104,7 @@ async fn call_runs_the_router_in_process() {
     let overview = running.call("get", "/api/overview", None).await;
     assert_eq!(overview.status, 200, "{overview:?}");
     let body = &overview.body;
-    assert_eq!(body["mode"], "skills_only");
+    assert_eq!(body["mode"], "auto");
     assert_eq!(
         body["skills"],
         json!({"active": 1, "pending": 1, "disabled": 0, "problems": 0})

@@ -703,8 +703,8 @@ mod tests {
         .unwrap();
         let mut store2 = ConfigStore::open(&AppPaths::under(dir.path())).unwrap();
         store2.set("skills.top_k", "3").unwrap();
-        // Training modes need the training service first.
-        let err = store2.set("mode", "auto").unwrap_err().to_string();
+        // rl needs the training service first.
+        let err = store2.set("mode", "rl").unwrap_err().to_string();
         assert!(err.starts_with("rl.base_url"), "{err}");
         store2.set("rl.base_url", "http://127.0.0.1:8000").unwrap();
         store2

@@ -28,14 +28,17 @@ use serde::{Deserialize, Serialize};
 use crate::paths::AppPaths;
 use crate::secret::Secret;
 
-/// Learning mode. Only `skills_only` is active so far; `rl` and `auto` are
-/// accepted so a config written for a newer build still loads.
+/// Learning mode. `skills_only`: the fast loop only. `rl`: skills plus RL,
+/// a step as soon as a batch is full. `auto` (the default): skills plus RL
+/// with steps only in the scheduler's windows — and until the training
+/// service is configured (`rl.base_url`, `rl.model`, `rl.tokenizer`), the
+/// same as `skills_only`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
-    #[default]
     SkillsOnly,
     Rl,
+    #[default]
     Auto,
 }
 

@@ -13,9 +13,9 @@ pub const LOSSES: [&str; 3] = ["importance_sampling", "ppo", "cispo"];
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RlConfig {
-    /// The service root (without `/api/v1`); required in `rl`/`auto`.
+    /// The service root (without `/api/v1`); required in `rl`; `auto` trains once it and the others are set.
     pub base_url: String,
-    /// The base model the adapter trains on; required in `rl`/`auto`.
+    /// The base model the adapter trains on; required in `rl`; `auto` trains once it and the others are set.
     pub model: String,
     pub lora_rank: u32,
     /// Scored turns per training step.
@@ -29,8 +29,8 @@ pub struct RlConfig {
     /// A checkpoint path (`tinker://…`) to start from; empty: the base
     /// model (or the newest checkpoint the trainer saved itself).
     pub resume_from: String,
-    /// The base model's tokenizer and chat template; required in
-    /// `rl`/`auto`. Either a local folder with `tokenizer.json` and
+    /// The base model's tokenizer and chat template; required in `rl`
+    /// (`auto` trains once it and the others are set). Either a local folder with `tokenizer.json` and
     /// `tokenizer_config.json` (and optionally `chat_template.jinja` and
     /// `generation_config.json`), such as a Hugging Face snapshot, or a
     /// model id on the hub (`Qwen/Qwen3-4B-Instruct-2507`, optionally
@@ -74,9 +74,33 @@ impl Default for RlConfig {
 }
 
 impl Config {
-    /// Whether the slow loop runs (`rl` or `auto`).
+    /// Whether the slow loop runs: always in `rl`, in `auto` once the
+    /// training service is configured.
     pub fn trains(&self) -> bool {
-        matches!(self.mode, Mode::Rl | Mode::Auto)
+        match self.mode {
+            Mode::SkillsOnly => false,
+            Mode::Rl => true,
+            Mode::Auto => self.rl_configured(),
+        }
+    }
+
+    /// `rl.base_url`, `rl.model` and `rl.tokenizer` are all set.
+    pub fn rl_configured(&self) -> bool {
+        let rl = &self.rl;
+        [&rl.base_url, &rl.model, &rl.tokenizer]
+            .iter()
+            .all(|value| !value.trim().is_empty())
+    }
+
+    /// Why the slow loop does not run, in words; `None` when it does.
+    pub fn why_not_training(&self) -> Option<&'static str> {
+        match self.mode {
+            _ if self.trains() => None,
+            Mode::SkillsOnly => Some("off in skills_only mode (set mode to auto or rl)"),
+            _ => {
+                Some("waiting for the training service: set rl.base_url, rl.model and rl.tokenizer")
+            }
+        }
     }
 
     pub(super) fn validate_rl(&self) -> Result<(), ConfigError> {
@@ -87,10 +111,13 @@ impl Config {
             })
         };
         let rl = &self.rl;
-        if self.trains() && rl.base_url.trim().is_empty() {
+        // Only `rl` demands them up front: `auto` starts training once all
+        // three are set, so they can be set one at a time.
+        let required = self.mode == Mode::Rl;
+        if required && rl.base_url.trim().is_empty() {
             return invalid(
                 "rl.base_url",
-                "the training service's URL when mode is rl or auto (set rl.base_url first)",
+                "the training service's URL when mode is rl (set rl.base_url first)",
             );
         }
         if !rl.base_url.is_empty() {
@@ -104,16 +131,16 @@ impl Config {
                 }
             }
         }
-        if self.trains() && rl.model.trim().is_empty() {
+        if required && rl.model.trim().is_empty() {
             return invalid(
                 "rl.model",
-                "the base model's name (such as Qwen/Qwen3-4B-Instruct-2507) when mode is rl or auto",
+                "the base model's name (such as Qwen/Qwen3-4B-Instruct-2507) when mode is rl",
             );
         }
-        if self.trains() && rl.tokenizer.trim().is_empty() {
+        if required && rl.tokenizer.trim().is_empty() {
             return invalid(
                 "rl.tokenizer",
-                "the base model's tokenizer when mode is rl or auto: a local folder with \
+                "the base model's tokenizer when mode is rl: a local folder with \
                  tokenizer.json and tokenizer_config.json, or a model id such as \
                  Qwen/Qwen3-4B-Instruct-2507 (downloaded once from rl.hub_url)",
             );
@@ -174,8 +201,11 @@ mod tests {
         for loss in LOSSES {
             loss.parse::<metaclaw_tinker::LossFn>().unwrap();
         }
+        // The default is auto, which trains only once the service is set.
+        assert_eq!(config.mode, Mode::Auto);
+        assert!(!config.trains() && config.why_not_training().is_some());
         let mut training = config.clone();
-        training.mode = Mode::Auto;
+        training.mode = Mode::Rl;
         training.rl.base_url = "http://127.0.0.1:8000".into();
         training.rl.model = "Qwen/Qwen3-4B-Instruct-2507".into();
         training.rl.tokenizer = "/models/qwen3".into();
@@ -204,9 +234,15 @@ mod tests {
             let message = bad.validate().unwrap_err().to_string();
             assert!(message.starts_with(key), "{message}");
         }
-        // Only rl/auto need the service and the model.
-        let mut rl_mode = training.clone();
-        rl_mode.mode = Mode::Rl;
-        rl_mode.validate().unwrap();
+        // Auto trains once all three are set, and accepts them one at a time.
+        let mut auto = training.clone();
+        auto.mode = Mode::Auto;
+        assert!(auto.trains() && auto.why_not_training().is_none());
+        auto.rl.model.clear();
+        auto.validate().unwrap();
+        assert!(!auto.trains());
+        let mut skills_only = training.clone();
+        skills_only.mode = Mode::SkillsOnly;
+        assert!(!skills_only.trains());
     }
 }
