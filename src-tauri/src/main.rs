@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging();
+    metaclaw_engine::logging::init("info");
     // One runtime for the engine and Tauri's async tasks.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -110,17 +110,4 @@ fn main() -> ExitCode {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 fn context() -> tauri::Context {
     tauri::tauri_build_context!()
-}
-
-/// Logs go to stderr; `METACLAW_LOG` (or `RUST_LOG`) sets the level.
-fn init_logging() {
-    let filter = std::env::var("METACLAW_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }

@@ -54,7 +54,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let verbose = matches!(cli.command, Command::Serve(_));
-    init_logging(if verbose { "info" } else { "warn" });
+    metaclaw_engine::logging::init(if verbose { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,17 +86,4 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// Logs go to stderr; `METACLAW_LOG` (or `RUST_LOG`) overrides the level.
-fn init_logging(default_level: &str) {
-    let filter = std::env::var("METACLAW_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| default_level.to_string());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod evolve;
 mod fsutil;
 mod learning;
+pub mod logging;
 mod model_client;
 pub mod paths;
 pub mod prm;

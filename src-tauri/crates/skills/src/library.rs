@@ -91,17 +91,7 @@ impl SkillLibrary {
         }
         Skill::parse(&text, &file)?;
 
-        match fs::symlink_metadata(&folder) {
-            Err(err) if err.kind() == ErrorKind::NotFound => {
-                atomic::create_folder_with_file(&folder, SKILL_FILE, text.as_bytes())?;
-            }
-            Err(err) => return Err(SkillError::io("inspect", &folder, err)),
-            Ok(_) => {
-                self.check_inside(&folder)?;
-                atomic::write_file(&file, text.as_bytes())?;
-            }
-        }
-        self.reload();
+        self.store_text(&folder, &file, &text)?;
         Ok(file)
     }
 
@@ -129,18 +119,25 @@ impl SkillLibrary {
                 folder: name.to_owned(),
             });
         }
-        match fs::symlink_metadata(&folder) {
+        self.store_text(&folder, &file, text)?;
+        Ok(skill)
+    }
+
+    /// Writes an already validated SKILL.md (a new folder, or the file in
+    /// place) and reloads the library.
+    fn store_text(&self, folder: &Path, file: &Path, text: &str) -> Result<(), SkillError> {
+        match fs::symlink_metadata(folder) {
             Err(err) if err.kind() == ErrorKind::NotFound => {
-                atomic::create_folder_with_file(&folder, SKILL_FILE, text.as_bytes())?;
+                atomic::create_folder_with_file(folder, SKILL_FILE, text.as_bytes())?;
             }
-            Err(err) => return Err(SkillError::io("inspect", &folder, err)),
+            Err(err) => return Err(SkillError::io("inspect", folder, err)),
             Ok(_) => {
-                self.check_inside(&folder)?;
-                atomic::write_file(&file, text.as_bytes())?;
+                self.check_inside(folder)?;
+                atomic::write_file(file, text.as_bytes())?;
             }
         }
         self.reload();
-        Ok(skill)
+        Ok(())
     }
 
     /// Moves the skill's folder into `trash` (as `<name>-<suffix>`, which
