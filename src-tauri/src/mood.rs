@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use crate::icons::TrayState;
 
-/// An evolution that finds nothing worth keeping ends without an event, so
+/// Every evolution ends with `evolution_finished` or `evolution_failed`;
+/// should one never arrive (the learning task ended with it in flight),
 /// "learning" lapses on its own after this long (an evolution is one model
 /// call, well under it).
 pub const LEARNING_AT_MOST: Duration = Duration::from_secs(10 * 60);
@@ -81,9 +82,9 @@ impl Mood {
     pub fn observe(&mut self, event: &EngineEvent, now: Instant) -> bool {
         match event {
             EngineEvent::EvolutionStarted { .. } => self.learning_since = Some(now),
-            EngineEvent::SkillAdded { .. }
-            | EngineEvent::SkillMerged { .. }
-            | EngineEvent::EvolutionFailed { .. } => self.learning_since = None,
+            EngineEvent::EvolutionFinished { .. } | EngineEvent::EvolutionFailed { .. } => {
+                self.learning_since = None
+            }
             EngineEvent::ScheduleChanged { state, .. } => self.schedule_state = Some(state.clone()),
             EngineEvent::ActionNeeded { message, .. } => self.action_needed = Some(message.clone()),
             EngineEvent::SessionStarted { .. }
@@ -236,6 +237,7 @@ mod tests {
         assert!(mood.observe(&started, now));
         assert_eq!(mood.state(now, wall), TrayState::Learning);
         assert_eq!(mood.tooltip(now, wall), "MetaClaw: learning a skill");
+        // Its skills are announced first; it is over when it says so.
         mood.observe(
             &EngineEvent::SkillAdded {
                 name: "x".into(),
@@ -244,8 +246,19 @@ mod tests {
             },
             now,
         );
+        assert_eq!(mood.state(now, wall), TrayState::Learning);
+        mood.observe(
+            &EngineEvent::EvolutionFinished {
+                session_id: "s1".into(),
+                added: 1,
+                pending: 0,
+                merged: 0,
+                dropped: 0,
+            },
+            now,
+        );
         assert_eq!(mood.state(now, wall), TrayState::Idle);
-        // An evolution that wrote nothing sends no outcome: it lapses.
+        // Should the end never come, it lapses.
         mood.observe(&started, now);
         assert_eq!(mood.state(now + LEARNING_AT_MOST, wall), TrayState::Idle);
     }

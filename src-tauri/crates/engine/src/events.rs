@@ -56,6 +56,15 @@ pub enum EngineEvent {
         reason: String,
         window_id: Option<String>,
     },
+    /// An evolution of `session_id` ended: what became of the model's
+    /// proposals. Announced after its `skill_added` / `skill_merged`.
+    EvolutionFinished {
+        session_id: String,
+        added: usize,
+        pending: usize,
+        merged: usize,
+        dropped: usize,
+    },
     /// An evolution of `session_id` failed; nothing was written.
     EvolutionFailed {
         session_id: String,
@@ -105,6 +114,7 @@ impl EngineEvent {
             EngineEvent::ScheduleChanged { .. } => "schedule_changed",
             EngineEvent::EvolutionFailed { .. } => "evolution_failed",
             EngineEvent::EvolutionStarted { .. } => "evolution_started",
+            EngineEvent::EvolutionFinished { .. } => "evolution_finished",
             EngineEvent::TrainingStep { .. } => "training_step",
             EngineEvent::TrainingFinished { .. } => "training_finished",
             EngineEvent::ActionNeeded { .. } => "action_needed",
@@ -130,6 +140,16 @@ impl EngineEvent {
             EngineEvent::ScheduleChanged { reason, .. } => reason.clone(),
             EngineEvent::EvolutionFailed { reason, .. } => format!("evolution failed: {reason}"),
             EngineEvent::EvolutionStarted { .. } => "learning from a session".to_owned(),
+            // What it wrote was announced already; only "nothing" is news.
+            EngineEvent::EvolutionFinished {
+                added,
+                pending,
+                merged,
+                ..
+            } if added + pending + merged > 0 => return None,
+            EngineEvent::EvolutionFinished { .. } => {
+                "learned nothing new from a session".to_owned()
+            }
             EngineEvent::TrainingStep {
                 step, reward_mean, ..
             } => match reward_mean {

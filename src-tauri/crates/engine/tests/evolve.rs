@@ -221,6 +221,22 @@ async fn failed_turns_become_a_skill_that_the_next_request_carries() {
             pending: false,
         }
     );
+    // The end of the evolution follows its announcements.
+    let finished = next_event(&mut events, |e| {
+        matches!(e, EngineEvent::EvolutionFinished { .. })
+    })
+    .await;
+    let EngineEvent::EvolutionFinished {
+        session_id: evolved,
+        added,
+        pending,
+        merged,
+        dropped,
+    } = finished
+    else {
+        unreachable!()
+    };
+    assert_eq!((added, pending, merged, dropped), (1, 0, 0, 0));
 
     // The evolver read the turns with their scores and the judge's reasons,
     // and got one repair request with its bad answer.
@@ -253,6 +269,10 @@ async fn failed_turns_become_a_skill_that_the_next_request_carries() {
     let text = std::fs::read_to_string(&skill.path).unwrap();
     let reader = StoreReader::open(run.state.store.path()).unwrap();
     let first = session_id(&reader, "evolve-1");
+    assert_eq!(
+        evolved, first,
+        "evolution_finished names the store's session"
+    );
     for key in [
         "origin: evolved",
         &format!("evolved_from_session: {first}"),

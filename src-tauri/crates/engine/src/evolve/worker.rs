@@ -214,14 +214,14 @@ async fn evolve(
     // found nothing in them, and asking again would find nothing either.
     state.store.mark_support_set(&id, prompt.turn_ids.clone());
     record.finished_at_ms = crate::now_ms();
-    tracing::info!(
-        session = session_id,
-        added = record.count(EvolvedSkillOutcome::Added),
-        pending = record.count(EvolvedSkillOutcome::Pending),
-        merged = record.count(EvolvedSkillOutcome::Merged),
-        dropped = record.count(EvolvedSkillOutcome::Dropped),
-        "evolution finished"
-    );
+    let finished = EngineEvent::EvolutionFinished {
+        session_id: session_id.to_string(),
+        added: record.count(EvolvedSkillOutcome::Added),
+        pending: record.count(EvolvedSkillOutcome::Pending),
+        merged: record.count(EvolvedSkillOutcome::Merged),
+        dropped: record.count(EvolvedSkillOutcome::Dropped),
+    };
+    tracing::info!(session = session_id, outcome = ?finished, "evolution finished");
     state.store.record_evolution(record);
     if let Err(error) = state.store.flush().await {
         tracing::error!(%error, "recording the evolution failed");
@@ -230,6 +230,7 @@ async fn evolve(
     for event in announcements {
         state.events.publish(event);
     }
+    state.events.publish(finished);
     true
 }
 
